@@ -1,0 +1,629 @@
+//! `nbu-sim`: a NetBackup REST API simulator for demos, integration tests and benchmarks.
+//!
+//! Serves `/netbackup/ping`, `/netbackup/security/serverinfo`, `/netbackup/admin/jobs` (cursor or offset paging,
+//! OData filter subset) and `/netbackup/storage/storage-units` the way a real primary of the chosen release does,
+//! with API-key auth and version negotiation. Test hooks under `/_sim/`: `truth` (ground truth), `stats` (request
+//! counts) and `control` (latency, failures, freeze, RBAC, key rotation).
+
+mod odata;
+mod world;
+
+use nbu_exporter::config::ApiVersion;
+use nbu_exporter::netbackup::time::now_ms;
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use tiny_http::{Header, Request, Response, Server};
+use world::{Dialect, Plan};
+
+const USAGE: &str = "\
+Usage: nbu-sim [flags]
+
+Simulates a NetBackup primary server's REST API.
+
+Flags:
+  --listen ADDR             address to serve on (default 127.0.0.1:1556; port 0 picks a free one)
+  --release R               NetBackup release: 8.3, 10.3, 10.4, 10.5, 11.0 or 11.2 (default 10.4)
+  --api-key KEY             the API key clients must send (default sim-api-key)
+  --seed N                  data seed (default 1)
+  --jobs-per-hour N         new jobs per hour (default 2400)
+  --old-jobs N              finished jobs 4-6 hours old (default 1000)
+  --future MINUTES          how long new jobs keep arriving (default 720)
+  --extra-storage-units N   storage units beyond the built-in five (default 0)
+  --latency-ms N            delay before every API answer (default 0)
+  --workers N               HTTP worker threads (default 16)
+";
+
+#[derive(Debug, Clone, Copy)]
+struct Release {
+    name: &'static str,
+    nbu_version: &'static str,
+    api: ApiVersion,
+    has_ping: bool,
+}
+
+const RELEASES: &[Release] = &[
+    Release {
+        name: "8.3",
+        nbu_version: "NetBackup_8.3.0.2",
+        api: ApiVersion::new(4, 0),
+        has_ping: false,
+    },
+    Release {
+        name: "10.3",
+        nbu_version: "NetBackup_10.3.0.1",
+        api: ApiVersion::new(10, 0),
+        has_ping: true,
+    },
+    Release {
+        name: "10.4",
+        nbu_version: "NetBackup_10.4.0.1",
+        api: ApiVersion::new(11, 0),
+        has_ping: true,
+    },
+    Release {
+        name: "10.5",
+        nbu_version: "NetBackup_10.5",
+        api: ApiVersion::new(12, 0),
+        has_ping: true,
+    },
+    Release {
+        name: "11.0",
+        nbu_version: "NetBackup_11.0",
+        api: ApiVersion::new(13, 0),
+        has_ping: true,
+    },
+    Release {
+        name: "11.2",
+        nbu_version: "NetBackup_11.2",
+        api: ApiVersion::new(14, 0),
+        has_ping: true,
+    },
+];
+const MIN_API: ApiVersion = ApiVersion::new(3, 0);
+
+#[derive(Debug, Default, Clone)]
+struct Control {
+    latency_ms: u64,
+    /// HTTP status to answer API calls with (e.g. 503), for the paths in `fail_paths`.
+    fail: Option<u16>,
+    fail_paths: String,
+    hang_ms: u64,
+    garbage: bool,
+    frozen_at: Option<i64>,
+    no_rbac: bool,
+}
+
+/// The last filter result: (filter, clock second, modern dialect, matching plan indices).
+type FilterCache = (String, i64, bool, Arc<Vec<u32>>);
+
+struct Sim {
+    release: Release,
+    api_key: Mutex<String>,
+    plans: Vec<Plan>,
+    origin: i64,
+    extra_storage: usize,
+    control: Mutex<Control>,
+    stats: Mutex<BTreeMap<String, u64>>,
+    cache: Mutex<Option<FilterCache>>,
+}
+
+fn arg_value(args: &mut impl Iterator<Item = String>, name: &str) -> String {
+    args.next().unwrap_or_else(|| {
+        eprintln!("nbu-sim: {name} needs a value\n\n{USAGE}");
+        std::process::exit(2)
+    })
+}
+
+fn num<T: std::str::FromStr>(v: String, name: &str) -> T {
+    v.parse().unwrap_or_else(|_| {
+        eprintln!("nbu-sim: {name} {v:?} is not a number");
+        std::process::exit(2)
+    })
+}
+
+fn main() {
+    let mut listen = "127.0.0.1:1556".to_string();
+    let mut release = "10.4".to_string();
+    let mut api_key = "sim-api-key".to_string();
+    let (mut seed, mut per_hour, mut old, mut future_min, mut extra, mut latency, mut workers) =
+        (1u64, 2400i64, 1000i64, 720i64, 0usize, 0u64, 16usize);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--listen" => listen = arg_value(&mut args, &a),
+            "--release" => release = arg_value(&mut args, &a),
+            "--api-key" => api_key = arg_value(&mut args, &a),
+            "--seed" => seed = num(arg_value(&mut args, &a), &a),
+            "--jobs-per-hour" => per_hour = num(arg_value(&mut args, &a), &a),
+            "--old-jobs" => old = num(arg_value(&mut args, &a), &a),
+            "--future" => future_min = num(arg_value(&mut args, &a), &a),
+            "--extra-storage-units" => extra = num(arg_value(&mut args, &a), &a),
+            "--latency-ms" => latency = num(arg_value(&mut args, &a), &a),
+            "--workers" => workers = num(arg_value(&mut args, &a), &a),
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                return;
+            }
+            other => {
+                eprintln!("nbu-sim: unknown flag {other:?}\n\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let Some(release) = RELEASES.iter().find(|r| r.name == release).copied() else {
+        eprintln!(
+            "nbu-sim: unknown release {release:?}; use one of 8.3, 10.3, 10.4, 10.5, 11.0, 11.2"
+        );
+        std::process::exit(2);
+    };
+    let origin = now_ms();
+    let mut plans = world::generate(&world::Params {
+        seed,
+        origin,
+        jobs_per_hour: per_hour,
+        old_jobs: old,
+        future: future_min * world::MINUTE,
+    });
+    plans.sort_by_key(|p| (-(p.start / 1000), p.id));
+    let sim = Arc::new(Sim {
+        release,
+        api_key: Mutex::new(api_key),
+        plans,
+        origin,
+        extra_storage: extra,
+        control: Mutex::new(Control {
+            latency_ms: latency,
+            fail_paths: "all".into(),
+            ..Default::default()
+        }),
+        stats: Mutex::new(BTreeMap::new()),
+        cache: Mutex::new(None),
+    });
+    let server = match Server::http(&listen) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("nbu-sim: cannot listen on {listen}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .map_or(listen.clone(), |a| a.to_string());
+    println!(
+        "nbu-sim: NetBackup {} (API {}) listening on {addr}",
+        release.name, release.api
+    );
+    let _ = std::io::stdout().flush();
+    let handles: Vec<_> = (0..workers.max(1))
+        .map(|_| {
+            let (server, sim) = (server.clone(), sim.clone());
+            std::thread::spawn(move || {
+                while let Ok(rq) = server.recv() {
+                    sim.handle(rq);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        let _ = h.join();
+    }
+}
+
+fn header(name: &str, value: &str) -> Header {
+    match Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+        Ok(h) => h,
+        Err(()) => unreachable!("bad header"),
+    }
+}
+
+type Reply = (u16, String, Vec<Header>);
+
+fn json_reply(status: u16, body: &Value, version: Option<ApiVersion>) -> Reply {
+    let ct = match version {
+        Some(v) => format!("application/vnd.netbackup+json;version={v}"),
+        None => "application/json".into(),
+    };
+    (status, body.to_string(), vec![header("Content-Type", &ct)])
+}
+
+fn error_reply(status: u16, code: i64, message: &str) -> Reply {
+    json_reply(
+        status,
+        &json!({"errorCode": code, "errorMessage": message, "attributeErrors": {}, "fileUploadErrors": [], "errorDetails": []}),
+        None,
+    )
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn query(url: &str) -> BTreeMap<String, String> {
+    url.split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+impl Sim {
+    fn now(&self) -> i64 {
+        self.control.lock().frozen_at.unwrap_or_else(now_ms)
+    }
+
+    fn count(&self, key: &str) {
+        *self.stats.lock().entry(key.to_string()).or_default() += 1;
+    }
+
+    fn handle(&self, rq: Request) {
+        let url = rq.url().to_string();
+        let path = url.split('?').next().unwrap_or("").to_string();
+        let q = query(&url);
+        let (status, body, headers) = if let Some(hook) = path.strip_prefix("/_sim/") {
+            self.hook(hook, &q)
+        } else {
+            self.api(&rq, &path, &q)
+        };
+        let mut resp = Response::from_string(body).with_status_code(status);
+        for h in headers {
+            resp.add_header(h);
+        }
+        let _ = rq.respond(resp);
+    }
+
+    fn hook(&self, hook: &str, q: &BTreeMap<String, String>) -> Reply {
+        match hook {
+            "truth" => json_reply(200, &self.truth(), None),
+            "stats" => json_reply(200, &json!(*self.stats.lock()), None),
+            "control" => {
+                let mut c = self.control.lock();
+                for (k, v) in q {
+                    match k.as_str() {
+                        "latency_ms" => c.latency_ms = v.parse().unwrap_or(0),
+                        "fail" => c.fail = v.parse().ok().filter(|s: &u16| *s >= 400),
+                        "fail_paths" => c.fail_paths = v.clone(),
+                        "hang_ms" => c.hang_ms = v.parse().unwrap_or(0),
+                        "garbage" => c.garbage = v == "1",
+                        "no_rbac" => c.no_rbac = v == "1",
+                        "freeze" if v == "1" => {
+                            c.frozen_at = Some(c.frozen_at.unwrap_or_else(now_ms))
+                        }
+                        "freeze" => c.frozen_at = None,
+                        "api_key" => *self.api_key.lock() = v.clone(),
+                        "reset_stats" => self.stats.lock().clear(),
+                        _ => return error_reply(400, 8961, &format!("unknown control {k}")),
+                    }
+                }
+                json_reply(200, &json!({"ok": true}), None)
+            }
+            _ => error_reply(404, 227, "no such simulator hook"),
+        }
+    }
+
+    /// Ground truth: every job visible now, in simple form.
+    fn truth(&self) -> Value {
+        let now = self.now();
+        let jobs: Vec<Value> = self
+            .plans
+            .iter()
+            .filter_map(|p| p.view(now))
+            .map(|v| {
+                json!({"jobId": v.plan.id, "jobType": v.plan.job_type, "policyType": v.plan.policy_type.unwrap_or(""),
+                       "state": v.state, "status": v.status, "kilobytesTransferred": v.kb, "numberOfFiles": v.files,
+                       "endTimeMs": v.end, "startTimeMs": v.plan.start / 1000 * 1000, "lastUpdateMs": v.last_update,
+                       "jobQueueReason": v.plan.queue_reason,
+                       "dedupRatio": if v.state == "DONE" { v.plan.dedup } else { None }, "elapsedMs": v.elapsed_ms})
+            })
+            .collect();
+        json!({"nowMs": now, "originMs": self.origin, "release": self.release.name, "api": self.release.api.to_string(), "jobs": jobs})
+    }
+
+    fn negotiate(&self, rq: &Request) -> Result<ApiVersion, Reply> {
+        let accept = rq
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Accept"))
+            .map(|h| h.value.as_str().to_string())
+            .unwrap_or_default();
+        let requested = accept
+            .split(';')
+            .map(str::trim)
+            .find_map(|p| p.strip_prefix("version="))
+            .and_then(ApiVersion::parse)
+            .unwrap_or(self.release.api);
+        if requested > self.release.api || requested < MIN_API {
+            self.count("not_acceptable");
+            return Err(error_reply(
+                406,
+                8952,
+                "A response cannot be generated in the media type specified by the request accept header.",
+            ));
+        }
+        Ok(requested)
+    }
+
+    fn authorized(&self, rq: &Request) -> bool {
+        let key = self.api_key.lock().clone();
+        rq.headers()
+            .iter()
+            .filter(|h| h.field.equiv("Authorization"))
+            .any(|h| {
+                let v = h.value.as_str();
+                v == key || v.strip_prefix("Bearer ") == Some(key.as_str())
+            })
+    }
+
+    fn api(&self, rq: &Request, path: &str, q: &BTreeMap<String, String>) -> Reply {
+        let route = match path {
+            "/netbackup/ping" => "ping",
+            "/netbackup/security/serverinfo" => "serverinfo",
+            "/netbackup/admin/jobs" => "jobs",
+            "/netbackup/storage/storage-units" => "storage",
+            _ => "other",
+        };
+        self.count(route);
+        let c = self.control.lock().clone();
+        if c.latency_ms > 0 {
+            std::thread::sleep(Duration::from_millis(c.latency_ms));
+        }
+        let targeted = c.fail_paths == "all" || c.fail_paths.split(',').any(|p| p == route);
+        if targeted && c.hang_ms > 0 {
+            std::thread::sleep(Duration::from_millis(c.hang_ms));
+        }
+        if let (Some(status), true) = (c.fail, targeted) {
+            return error_reply(status, 503, "The server is busy.");
+        }
+        match route {
+            "ping" if self.release.has_ping => (
+                200,
+                now_ms().to_string(),
+                vec![
+                    header(
+                        "Content-Type",
+                        &format!("text/vnd.netbackup+plain;version={}", self.release.api),
+                    ),
+                    header("X-NetBackup-API-Version", &self.release.api.to_string()),
+                ],
+            ),
+            "serverinfo" => json_reply(
+                200,
+                &json!({"serverName": "nbu-sim", "nbuVersion": self.release.nbu_version, "masterHostId": "sim-0001",
+                        "nbuKeySize": 2048, "externalCaUsage": 0, "cacpivEnabled": 0, "ssoEnabled": false}),
+                None,
+            ),
+            "jobs" | "storage" => {
+                let version = match self.negotiate(rq) {
+                    Ok(v) => v,
+                    Err(r) => return r,
+                };
+                if !self.authorized(rq) {
+                    self.count("unauthorized");
+                    return error_reply(401, 8000, "The Authorization header is missing, the token is invalid, or you do not have permission for this action.");
+                }
+                if targeted && c.garbage {
+                    return (
+                        200,
+                        "{\"data\":[{\"type\":\"job\",".into(),
+                        vec![header("Content-Type", "application/json")],
+                    );
+                }
+                if route == "jobs" {
+                    self.jobs(version, q, c.no_rbac)
+                } else {
+                    self.storage(version, q)
+                }
+            }
+            _ => error_reply(404, 227, "no entity was found"),
+        }
+    }
+
+    fn limit(q: &BTreeMap<String, String>, max: usize) -> Result<usize, Reply> {
+        match q.get("page[limit]") {
+            None => Ok(10),
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if n <= max => Ok(n),
+                _ => Err(error_reply(
+                    400,
+                    8961,
+                    &format!("page[limit] must be between 0 and {max}"),
+                )),
+            },
+        }
+    }
+
+    fn matching(&self, filter: &str, now: i64, d: Dialect) -> Result<Arc<Vec<u32>>, Reply> {
+        let mut cache = self.cache.lock();
+        if let Some((f, t, m, hits)) = cache.as_ref() {
+            if f == filter && *t == now / 1000 && *m == d.modern {
+                return Ok(hits.clone());
+            }
+        }
+        let expr = if filter.trim().is_empty() {
+            None
+        } else {
+            Some(odata::parse(filter, d).map_err(|e| {
+                self.count("bad_filter");
+                error_reply(
+                    400,
+                    9401,
+                    &format!("The OData filter criteria is invalid: {e}"),
+                )
+            })?)
+        };
+        let hits: Vec<u32> = self
+            .plans
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                p.view(now)
+                    .is_some_and(|v| expr.as_ref().is_none_or(|e| odata::eval(e, &v, d)))
+            })
+            .map(|(i, _)| i as u32)
+            .collect();
+        let hits = Arc::new(hits);
+        *cache = Some((filter.to_string(), now / 1000, d.modern, hits.clone()));
+        Ok(hits)
+    }
+
+    fn jobs(&self, version: ApiVersion, q: &BTreeMap<String, String>, no_rbac: bool) -> Reply {
+        let limit = match Self::limit(
+            q,
+            if version >= ApiVersion::new(9, 0) {
+                100
+            } else {
+                1000
+            },
+        ) {
+            Ok(l) => l,
+            Err(r) => return r,
+        };
+        if let Some(sort) = q
+            .get("sort")
+            .filter(|s| !matches!(s.as_str(), "-startTime,jobId" | "-startTime"))
+        {
+            return error_reply(
+                400,
+                8961,
+                &format!("sort {sort:?} is not supported by the simulator"),
+            );
+        }
+        let d = Dialect {
+            modern: version >= ApiVersion::new(10, 0),
+        };
+        let now = self.now();
+        if no_rbac {
+            return json_reply(
+                200,
+                &json!({"data": [], "meta": {"pagination": {"limit": limit}}, "links": {}}),
+                Some(version),
+            );
+        }
+        let hits = match self.matching(q.get("filter").map_or("", String::as_str), now, d) {
+            Ok(h) => h,
+            Err(r) => return r,
+        };
+        let key = |i: u32| {
+            let p = &self.plans[i as usize];
+            (-(p.start / 1000), p.id)
+        };
+        let item = |i: u32| {
+            let p = &self.plans[i as usize];
+            let v = p.view(now);
+            json!({"type": "job", "id": p.id.to_string(), "attributes": v.map(|v| v.to_json(d)),
+                   "links": {"self": {"href": format!("/admin/jobs/{}", p.id)}},
+                   "meta": {"page": {"cursor": format!("{}:{}", p.start / 1000 * 1000, p.id)}}})
+        };
+        if version >= ApiVersion::new(9, 0) {
+            let start = match q.get("page[after]") {
+                None => 0,
+                Some(c) => {
+                    let parsed = c.split_once(':').and_then(|(t, id)| {
+                        Some((t.parse::<i64>().ok()?, id.parse::<i64>().ok()?))
+                    });
+                    let Some((t, id)) = parsed else {
+                        return error_reply(400, 8961, "page[after] is not a valid cursor");
+                    };
+                    hits.partition_point(|&i| key(i) <= (-(t / 1000), id))
+                }
+            };
+            let end = (start + limit).min(hits.len());
+            let data: Vec<Value> = hits[start..end].iter().map(|&i| item(i)).collect();
+            let mut pagination = json!({"limit": limit});
+            if end < hits.len() && end > start {
+                let last = &self.plans[hits[end - 1] as usize];
+                pagination["next"] = json!(format!("{}:{}", last.start / 1000 * 1000, last.id));
+            }
+            json_reply(
+                200,
+                &json!({"data": data, "meta": {"pagination": pagination}}),
+                Some(version),
+            )
+        } else {
+            let offset: usize = q
+                .get("page[offset]")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let data: Vec<Value> = hits
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|&i| item(i))
+                .collect();
+            json_reply(
+                200,
+                &offset_page(data, hits.len(), offset, limit),
+                Some(version),
+            )
+        }
+    }
+
+    fn storage(&self, version: ApiVersion, q: &BTreeMap<String, String>) -> Reply {
+        let limit = match Self::limit(q, 500) {
+            Ok(l) => l,
+            Err(r) => return r,
+        };
+        let offset: usize = q
+            .get("page[offset]")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let units = world::storage_units(self.origin, self.now(), self.extra_storage);
+        let total = units.len();
+        let data: Vec<Value> = units
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|u| {
+                let name = u["name"].as_str().unwrap_or_default().to_string();
+                json!({"type": "storageUnit", "id": name, "attributes": u,
+                       "links": {"self": {"href": format!("/storage/storage-units/{name}")}}})
+            })
+            .collect();
+        json_reply(200, &offset_page(data, total, offset, limit), Some(version))
+    }
+}
+
+/// Offset-style envelope: `meta.pagination{count,pages,page,offset,limit,first,last,next?,prev?}`.
+fn offset_page(data: Vec<Value>, count: usize, offset: usize, limit: usize) -> Value {
+    let l = limit.max(1);
+    let last = if count == 0 { 0 } else { (count - 1) / l * l };
+    let mut p = json!({"count": count, "pages": count.div_ceil(l), "page": offset / l + 1, "offset": offset,
+                        "limit": limit, "first": 0, "last": last});
+    if offset + l < count {
+        p["next"] = json!(offset + l);
+    }
+    if offset > 0 {
+        p["prev"] = json!(offset.saturating_sub(l));
+    }
+    json!({"data": data, "meta": {"pagination": p}, "links": {"self": {"href": format!("/netbackup/...?page[offset]={offset}")}}})
+}

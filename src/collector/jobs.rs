@@ -1,0 +1,486 @@
+//! Job collector: an in-memory job store refreshed incrementally from `/admin/jobs`, and the job metrics derived from it.
+//!
+//! # Algorithm
+//!
+//! The store maps `jobId` to a compact record (interned strings, integers; no raw JSON). The *window* is
+//! `max(scrapingInterval, collectionInterval)`.
+//!
+//! * **Full load** (first poll, every [`FULL_RESYNC`], and every poll on API versions before 10.0, which have no
+//!   `lastUpdateTime`): fetch `endTime ge <now − window> or endTime eq 1970-01-01T00:00:00.000Z`, i.e. every job
+//!   that finished inside the window plus every unfinished job (NetBackup writes epoch zero as the end time of a job
+//!   that has not ended). The result replaces the store, so jobs NetBackup no longer lists disappear.
+//! * **Incremental** (API ≥ 10.0): fetch only `lastUpdateTime ge <watermark − OVERLAP>` and upsert. The watermark
+//!   is the NetBackup server's own clock (HTTP `Date` of the first page) when the previous poll started, so clock
+//!   skew between exporter and primary does not lose updates (without a `Date` header: the newest `lastUpdateTime`
+//!   seen). The overlap is [`OVERLAP`] (the `Date` header's one-second resolution and commit delays) plus the
+//!   previous poll's duration. A job therefore crosses the API about once per change, not once per poll.
+//! * **Eviction** after every poll: finished jobs whose `endTime` is before the window start leave the store.
+//!
+//! Counters: when a job is first seen in state `DONE` (and finished inside the window), it is added once to
+//! `nbu_jobs_finished_total` / `nbu_jobs_transferred_bytes_total` and marked `counted`; re-fetching it never counts
+//! it again. Gauges are recomputed from the store at render time.
+
+use super::{Collector, Ctx};
+use crate::config::ApiVersion;
+use crate::exposition::{Fam, Histogram, Samples};
+use crate::netbackup::models::JobAttributes;
+use crate::netbackup::time::{
+    format_timestamp, now_ms, parse_duration, parse_set_timestamp, EpochMs,
+};
+use crate::netbackup::{ApiError, Paging};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Largest page `/admin/jobs` allows.
+const PAGE_LIMIT: u32 = 100;
+/// How far before the watermark an incremental poll starts, on top of the previous poll's duration.
+pub const OVERLAP: Duration = Duration::from_secs(10);
+/// A full reload this often catches jobs that vanished from NetBackup without an update.
+pub const FULL_RESYNC: Duration = Duration::from_secs(6 * 3600);
+/// The first API version whose jobs carry (and filter on) `lastUpdateTime`.
+const INCREMENTAL_SINCE: ApiVersion = ApiVersion::new(10, 0);
+/// The first API version whose `/admin/jobs` pages by cursor.
+const CURSOR_SINCE: ApiVersion = ApiVersion::new(9, 0);
+/// Job duration histogram bounds in seconds: 1 min … 1 day.
+pub const DURATION_BUCKETS: &[f64] = &[
+    60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
+];
+
+type Sym = u32;
+
+/// A small string interner: job types, policy types and states repeat across thousands of jobs.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<Box<str>, Sym>,
+    names: Vec<Box<str>>,
+}
+
+impl Interner {
+    fn get(&mut self, s: Option<&str>) -> Sym {
+        let s = s.unwrap_or("");
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.names.len() as Sym;
+        self.names.push(s.into());
+        self.ids.insert(s.into(), id);
+        id
+    }
+    fn name(&self, id: Sym) -> &str {
+        self.names.get(id as usize).map_or("", |s| s)
+    }
+}
+
+/// One job as the exporter keeps it (about 80 bytes plus map overhead).
+#[derive(Debug, Clone)]
+struct Job {
+    action: Sym,
+    policy_type: Sym,
+    state: Sym,
+    status: Option<i32>,
+    queue_reason: Option<i32>,
+    kilobytes: i64,
+    files: i64,
+    dedup: Option<f32>,
+    end: Option<EpochMs>,
+    elapsed: Option<f32>,
+    counted: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    jobs: u64,
+    bytes: f64,
+}
+
+pub struct JobsCollector {
+    interval: Duration,
+    window: Duration,
+    jobs: HashMap<i64, Job>,
+    strings: Interner,
+    done: Sym,
+    queued: Sym,
+    /// (action, policy_type, status) → lifetime totals.
+    totals: HashMap<(Sym, Sym, Option<i32>), Totals>,
+    watermark: Option<EpochMs>,
+    last_poll: Duration,
+    last_full: Option<Instant>,
+}
+
+fn status_label(s: Option<i32>) -> String {
+    s.map_or_else(|| "unknown".to_string(), |v| v.to_string())
+}
+
+impl JobsCollector {
+    pub fn new(interval: Duration, window: Duration) -> Self {
+        let mut strings = Interner::default();
+        let done = strings.get(Some("DONE"));
+        let queued = strings.get(Some("QUEUED"));
+        JobsCollector {
+            interval,
+            window,
+            jobs: HashMap::new(),
+            strings,
+            done,
+            queued,
+            totals: HashMap::new(),
+            watermark: None,
+            last_poll: Duration::ZERO,
+            last_full: None,
+        }
+    }
+
+    fn window_start(&self, now: EpochMs) -> EpochMs {
+        now - self.window.as_millis() as EpochMs
+    }
+
+    fn record(&mut self, a: &JobAttributes) -> Option<(i64, Job)> {
+        let id = a.job_id?;
+        let start = a.start_time.as_deref().and_then(parse_set_timestamp);
+        let end = a.end_time.as_deref().and_then(parse_set_timestamp);
+        let elapsed = a
+            .elapsed_time
+            .as_deref()
+            .and_then(parse_duration)
+            .or_else(|| Some((end? - start?) as f64 / 1000.0))
+            .filter(|v| *v >= 0.0)
+            .map(|v| v as f32);
+        let job = Job {
+            action: self.strings.get(a.job_type.as_deref()),
+            policy_type: self.strings.get(a.policy_type.as_deref()),
+            state: self.strings.get(a.state.as_deref()),
+            status: a.status.and_then(|s| i32::try_from(s).ok()),
+            queue_reason: a.job_queue_reason.and_then(|s| i32::try_from(s).ok()),
+            kilobytes: a.kilobytes_transferred.unwrap_or(0).max(0),
+            files: a.number_of_files.unwrap_or(0).max(0),
+            dedup: a.dedup_ratio.map(|v| v as f32),
+
+            end,
+            elapsed,
+            counted: false,
+        };
+        Some((id, job))
+    }
+
+    /// Inserts or replaces a job, counting it once if it has just been seen finished inside the window.
+    fn upsert(&mut self, id: i64, mut job: Job, counted_before: bool, window_start: EpochMs) {
+        job.counted = counted_before;
+        if !job.counted && job.state == self.done && job.end.is_none_or(|e| e >= window_start) {
+            job.counted = true;
+            let t = self
+                .totals
+                .entry((job.action, job.policy_type, job.status))
+                .or_default();
+            t.jobs += 1;
+            t.bytes += job.kilobytes as f64 * 1024.0;
+        }
+        self.jobs.insert(id, job);
+    }
+
+    fn evict(&mut self, window_start: EpochMs) {
+        let done = self.done;
+        self.jobs
+            .retain(|_, j| !(j.state == done && j.end.is_some_and(|e| e < window_start)));
+    }
+
+    /// Applies one poll's worth of job attributes: a full load replaces the store, an incremental one upserts.
+    fn apply(&mut self, pages: Vec<JobAttributes>, full: bool, now: EpochMs) {
+        let window_start = self.window_start(now);
+        let old = if full {
+            std::mem::take(&mut self.jobs)
+        } else {
+            HashMap::new()
+        };
+        for a in &pages {
+            if let Some((id, job)) = self.record(a) {
+                let counted_before = old
+                    .get(&id)
+                    .or_else(|| self.jobs.get(&id))
+                    .is_some_and(|j| j.counted);
+                self.upsert(id, job, counted_before, window_start);
+            }
+        }
+        self.evict(window_start);
+    }
+}
+
+impl Collector for JobsCollector {
+    fn source(&self) -> &'static str {
+        "jobs"
+    }
+
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    fn collect(&mut self, ctx: &Ctx) -> Result<(), ApiError> {
+        let started_local = now_ms();
+        let started = Instant::now();
+        let incremental_api = ctx.version >= INCREMENTAL_SINCE;
+        let full = !incremental_api
+            || self.watermark.is_none()
+            || self.last_full.is_none_or(|t| t.elapsed() >= FULL_RESYNC);
+        let filter = match self.watermark {
+            Some(w) if !full => {
+                let overlap = (OVERLAP + self.last_poll).as_millis() as EpochMs;
+                format!("lastUpdateTime ge {}", format_timestamp(w - overlap))
+            }
+            _ => format!(
+                "endTime ge {} or endTime eq 1970-01-01T00:00:00.000Z",
+                format_timestamp(self.window_start(started_local))
+            ),
+        };
+        let paging = if ctx.version >= CURSOR_SINCE {
+            Paging::Cursor
+        } else {
+            Paging::Offset
+        };
+        let mut fetched = Vec::new();
+        let stats = ctx.client.walk::<JobAttributes>(
+            "/admin/jobs",
+            &[("filter", filter)],
+            ctx.version,
+            paging,
+            PAGE_LIMIT,
+            &mut |items| fetched.extend(items.into_iter().filter_map(|it| it.attributes)),
+        )?;
+        if stats.items > 0 && fetched.iter().all(|a| a.job_id.is_none()) {
+            return Err(ApiError::Decode {
+                path: "/admin/jobs".into(),
+                detail: "jobs without jobId".into(),
+            });
+        }
+        let newest_update = fetched
+            .iter()
+            .filter_map(|a| a.last_update_time.as_deref().and_then(parse_set_timestamp))
+            .max();
+        log::debug!(
+            "site {}: {} poll fetched {} jobs in {} pages; store holds {}",
+            ctx.site,
+            if full { "full" } else { "incremental" },
+            fetched.len(),
+            stats.pages,
+            self.jobs.len()
+        );
+        self.apply(fetched, full, now_ms());
+        if full {
+            self.last_full = Some(Instant::now());
+        }
+        self.watermark = stats
+            .server_time
+            .or(newest_update)
+            .or(self.watermark)
+            .or(Some(started_local));
+        self.last_poll = started.elapsed();
+        Ok(())
+    }
+
+    fn render(&self, site: &str, out: &mut Samples) {
+        let window_start = self.window_start(now_ms());
+        let mut count: HashMap<(Sym, Sym, Option<i32>), (u64, f64)> = HashMap::new();
+        let mut status: HashMap<(Sym, Option<i32>), u64> = HashMap::new();
+        let mut files: HashMap<(Sym, Sym), u64> = HashMap::new();
+        let mut dedup: HashMap<(Sym, Sym), (f64, u64)> = HashMap::new();
+        let mut duration: HashMap<(Sym, Sym), Histogram> = HashMap::new();
+        let mut state: HashMap<(Sym, Sym), u64> = HashMap::new();
+        let mut queued: HashMap<(Sym, Option<i32>), u64> = HashMap::new();
+        for j in self.jobs.values() {
+            *state.entry((j.action, j.state)).or_default() += 1;
+            if j.state == self.queued {
+                *queued.entry((j.action, j.queue_reason)).or_default() += 1;
+            }
+            if j.state != self.done || j.end.is_some_and(|e| e < window_start) {
+                continue;
+            }
+            let c = count
+                .entry((j.action, j.policy_type, j.status))
+                .or_default();
+            c.0 += 1;
+            c.1 += j.kilobytes as f64 * 1024.0;
+            *status.entry((j.action, j.status)).or_default() += 1;
+            *files.entry((j.action, j.policy_type)).or_default() += j.files as u64;
+            if let Some(d) = j.dedup {
+                let e = dedup.entry((j.action, j.policy_type)).or_default();
+                e.0 += f64::from(d);
+                e.1 += 1;
+            }
+            if let Some(s) = j.elapsed {
+                duration
+                    .entry((j.action, j.policy_type))
+                    .or_insert_with(|| Histogram::new(DURATION_BUCKETS))
+                    .observe(f64::from(s));
+            }
+        }
+        let n = |s: Sym| self.strings.name(s);
+        for (&(a, p, s), &(c, b)) in sorted(&count) {
+            let st = status_label(s);
+            let labels = [
+                ("site", site),
+                ("action", n(a)),
+                ("policy_type", n(p)),
+                ("status", st.as_str()),
+            ];
+            out.sample(Fam::JobsCount, &labels, c as f64);
+            out.sample(Fam::JobsBytes, &labels, b);
+        }
+        for (&(a, s), &c) in sorted(&status) {
+            let st = status_label(s);
+            out.sample(
+                Fam::StatusCount,
+                &[("site", site), ("action", n(a)), ("status", st.as_str())],
+                c as f64,
+            );
+        }
+        for (&(a, p), &c) in sorted(&files) {
+            out.sample(
+                Fam::JobsFiles,
+                &[("site", site), ("action", n(a)), ("policy_type", n(p))],
+                c as f64,
+            );
+        }
+        for (&(a, s), &c) in sorted(&state) {
+            out.sample(
+                Fam::JobsState,
+                &[("site", site), ("action", n(a)), ("state", n(s))],
+                c as f64,
+            );
+        }
+        for (&(a, r), &c) in sorted(&queued) {
+            let reason = r.map_or_else(|| "unknown".to_string(), |v| v.to_string());
+            out.sample(
+                Fam::JobsQueued,
+                &[
+                    ("site", site),
+                    ("action", n(a)),
+                    ("reason", reason.as_str()),
+                ],
+                c as f64,
+            );
+        }
+        for (&(a, p), &(sum, c)) in sorted(&dedup) {
+            out.sample(
+                Fam::JobsDedup,
+                &[("site", site), ("action", n(a)), ("policy_type", n(p))],
+                sum / c as f64,
+            );
+        }
+        for (&(a, p), h) in sorted(&duration) {
+            out.histogram(
+                Fam::JobDuration,
+                &[("site", site), ("action", n(a)), ("policy_type", n(p))],
+                h,
+            );
+        }
+        for (&(a, p, s), t) in sorted(&self.totals) {
+            let st = status_label(s);
+            let labels = [
+                ("site", site),
+                ("action", n(a)),
+                ("policy_type", n(p)),
+                ("status", st.as_str()),
+            ];
+            out.sample(Fam::JobsFinishedTotal, &labels, t.jobs as f64);
+            out.sample(Fam::JobsBytesTotal, &labels, t.bytes);
+        }
+        out.sample(Fam::JobsInStore, &[("site", site)], self.jobs.len() as f64);
+    }
+}
+
+/// Map entries in key order, so the exposition is stable from scrape to scrape.
+fn sorted<K: Ord, V>(m: &HashMap<K, V>) -> Vec<(&K, &V)> {
+    let mut v: Vec<_> = m.iter().collect();
+    v.sort_by(|a, b| a.0.cmp(b.0));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netbackup::time::format_timestamp;
+
+    fn job(
+        id: i64,
+        state: &str,
+        status: Option<i64>,
+        end: Option<EpochMs>,
+        kb: i64,
+    ) -> JobAttributes {
+        JobAttributes {
+            job_id: Some(id),
+            job_type: Some("BACKUP".into()),
+            policy_type: Some("STANDARD".into()),
+            state: Some(state.into()),
+            status,
+            kilobytes_transferred: Some(kb),
+            end_time: Some(end.map_or("1970-01-01T00:00:00.000Z".into(), format_timestamp)),
+            ..Default::default()
+        }
+    }
+
+    fn render(c: &JobsCollector) -> String {
+        let fams = crate::exposition::Families::new("5m", "1h");
+        let mut s = Samples::default();
+        c.render("x", &mut s);
+        let mut out = Vec::new();
+        fams.render(&[&s], &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn counts_each_finished_job_once_and_never_reads_missing_status_as_zero() {
+        let now = now_ms();
+        let mut c = JobsCollector::new(Duration::from_secs(60), Duration::from_secs(3600));
+        c.apply(
+            vec![
+                job(1, "ACTIVE", None, None, 10),
+                job(2, "DONE", Some(0), Some(now - 1000), 1),
+            ],
+            true,
+            now,
+        );
+        for _ in 0..5 {
+            c.apply(
+                vec![job(2, "DONE", Some(0), Some(now - 1000), 1)],
+                false,
+                now,
+            );
+        }
+        c.apply(vec![job(1, "DONE", Some(1), Some(now), 10)], false, now);
+        c.apply(vec![job(1, "DONE", Some(1), Some(now), 10)], true, now);
+        let text = render(&c);
+        assert!(text.contains("nbu_jobs_finished_total{site=\"x\",action=\"BACKUP\",policy_type=\"STANDARD\",status=\"0\"} 1\n"), "{text}");
+        assert!(text.contains("nbu_jobs_finished_total{site=\"x\",action=\"BACKUP\",policy_type=\"STANDARD\",status=\"1\"} 1\n"), "{text}");
+        assert!(text.contains("nbu_jobs_transferred_bytes_total{site=\"x\",action=\"BACKUP\",policy_type=\"STANDARD\",status=\"1\"} 10240\n"));
+        assert!(!text.contains("status=\"unknown\""));
+    }
+
+    #[test]
+    fn evicts_jobs_that_left_the_window_but_keeps_unfinished_ones() {
+        let now = now_ms();
+        let mut c = JobsCollector::new(Duration::from_secs(60), Duration::from_secs(3600));
+        let old = now - 2 * 3600 * 1000;
+        c.apply(
+            vec![
+                job(1, "DONE", Some(0), Some(old), 1),
+                job(2, "QUEUED", None, None, 0),
+            ],
+            false,
+            now,
+        );
+        let text = render(&c);
+        assert!(
+            text.contains(
+                "nbu_jobs_state_count{site=\"x\",action=\"BACKUP\",state=\"QUEUED\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("state=\"DONE\""), "{text}");
+        assert!(
+            !text.contains("nbu_jobs_finished_total"),
+            "an old job is not counted: {text}"
+        );
+        assert!(text.contains(
+            "nbu_jobs_queued_count{site=\"x\",action=\"BACKUP\",reason=\"unknown\"} 1\n"
+        ));
+    }
+}

@@ -1,0 +1,28 @@
+//! Collectors: one per NetBackup source, behind one small trait; each fetches into its own state and renders samples.
+
+pub mod jobs;
+pub mod storage;
+
+use crate::config::ApiVersion;
+use crate::exposition::Samples;
+use crate::netbackup::{ApiError, Client};
+use std::time::Duration;
+
+/// What a collector needs for one collection.
+pub struct Ctx<'a> {
+    pub client: &'a Client,
+    pub version: ApiVersion,
+    pub site: &'a str,
+}
+
+/// One source of NetBackup data (`source` label of `nbu_last_scrape_timestamp_seconds`).
+pub trait Collector: Send {
+    /// The `source` label: `jobs` or `storage`.
+    fn source(&self) -> &'static str;
+    /// How often this source is fetched.
+    fn interval(&self) -> Duration;
+    /// Fetches from NetBackup into the collector's state. On error the previous state is kept intact.
+    fn collect(&mut self, ctx: &Ctx) -> Result<(), ApiError>;
+    /// Writes this source's series for `site`.
+    fn render(&self, site: &str, out: &mut Samples);
+}

@@ -1,0 +1,442 @@
+//! Blocking NetBackup REST client: auth header, media-type versioning, timeouts, proxy, TLS and typed errors.
+
+use super::models::{ErrorEnvelope, Item, Page};
+use super::time::{parse_http_date, EpochMs};
+use crate::config::{ApiVersion, ProxySetting, Scheme, Secret, SiteConfig};
+use serde::de::DeserializeOwned;
+use std::fmt;
+
+/// API versions tried, newest first, when `/ping` does not name one (the 406 ladder).
+pub const VERSION_LADDER: &[ApiVersion] = &[
+    ApiVersion::new(14, 0),
+    ApiVersion::new(13, 0),
+    ApiVersion::new(12, 0),
+    ApiVersion::new(11, 0),
+    ApiVersion::new(10, 0),
+    ApiVersion::new(9, 0),
+    ApiVersion::new(8, 0),
+    ApiVersion::new(7, 0),
+    ApiVersion::new(6, 0),
+    ApiVersion::new(5, 0),
+    ApiVersion::new(4, 0),
+    ApiVersion::new(3, 0),
+];
+
+/// Response bodies larger than this are rejected rather than buffered.
+pub const DEFAULT_BODY_LIMIT: u64 = 64 * 1024 * 1024;
+/// Safety stop for pagination loops whose server never says "last page".
+const MAX_PAGES: usize = 100_000;
+
+/// Why a NetBackup request failed. Never contains the API key.
+#[derive(Debug)]
+pub enum ApiError {
+    /// Could not talk to the server at all (refused, DNS, TLS, timeout).
+    Transport { path: String, detail: String },
+    /// 401: the key is wrong, expired, or lacks RBAC permission.
+    Unauthorized { path: String, message: String },
+    /// 406: the server does not speak this API version.
+    NotAcceptable { path: String, version: ApiVersion },
+    /// Any other non-2xx answer, with NetBackup's error envelope when present.
+    Status {
+        path: String,
+        status: u16,
+        code: Option<i64>,
+        message: Option<String>,
+    },
+    /// A 2xx answer whose body is not what the API documents.
+    Decode { path: String, detail: String },
+}
+
+impl ApiError {
+    /// A short, bounded label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::Transport { .. } => "transport",
+            ApiError::Unauthorized { .. } => "unauthorized",
+            ApiError::NotAcceptable { .. } => "version",
+            ApiError::Status { .. } => "http",
+            ApiError::Decode { .. } => "decode",
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            ApiError::Transport { path, detail } => write!(f, "GET {path}: cannot reach NetBackup: {detail}"),
+            ApiError::Unauthorized { path, message } => write!(
+                f,
+                "GET {path}: 401 unauthorized ({message}); check that apiKey is valid and not expired, and that its \
+                 RBAC role grants view access to jobs and storage units"
+            ),
+            ApiError::NotAcceptable { path, version } => {
+                write!(f, "GET {path}: 406, the server does not support API version {version}")
+            }
+            ApiError::Status { path, status, code, message } => {
+                write!(f, "GET {path}: HTTP {status}")?;
+                if let Some(c) = code {
+                    write!(f, " errorCode {c}")?;
+                }
+                if let Some(m) = message {
+                    write!(f, ": {m}")?;
+                }
+                Ok(())
+            }
+            ApiError::Decode { path, detail } => write!(f, "GET {path}: unexpected response body: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Percent-encodes a query component per RFC 3986 (brackets, spaces and colons included).
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn query_string(query: &[(&str, String)]) -> String {
+    query
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// How a list endpoint pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    /// `page[after]` ← `meta.pagination.next` (`/admin/jobs` at API ≥ 9.0).
+    Cursor,
+    /// `page[offset]`/`page[limit]` (everything else, and jobs before 9.0).
+    Offset,
+}
+
+/// What a completed list walk saw.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WalkStats {
+    pub pages: usize,
+    pub items: usize,
+    /// The server's clock (`Date` header) when it answered the first page.
+    pub server_time: Option<EpochMs>,
+}
+
+/// A client for one NetBackup primary server.
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    api_key: Secret,
+    body_limit: u64,
+}
+
+impl Client {
+    pub fn new(site: &SiteConfig) -> Result<Client, String> {
+        let proxy = match &site.proxy {
+            ProxySetting::Environment => ureq::Proxy::try_from_env(),
+            ProxySetting::Direct => None,
+            ProxySetting::Url(u) => Some(
+                ureq::Proxy::new(u)
+                    .map_err(|e| format!("site {}: proxy {u:?} is not usable: {e}", site.site))?,
+            ),
+        };
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .disable_verification(site.insecure_skip_verify && site.scheme == Scheme::Https)
+            .build();
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(site.connect_timeout))
+            .timeout_global(Some(site.request_timeout))
+            .proxy(proxy)
+            .tls_config(tls)
+            .user_agent(concat!("nbu_exporter/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Client {
+            agent: ureq::Agent::new_with_config(config),
+            base: site.base_url(),
+            api_key: site.api_key.clone(),
+            body_limit: DEFAULT_BODY_LIMIT,
+        })
+    }
+
+    /// A human description of the proxy in use, without credentials.
+    pub fn proxy_description(&self) -> String {
+        match self.agent.config().proxy() {
+            None => "direct".into(),
+            Some(p) => format!(
+                "{}:{}{}",
+                p.host(),
+                p.port(),
+                if p.is_from_env() {
+                    " (from environment)"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+
+    fn send(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        accept: &str,
+        auth: bool,
+    ) -> Result<(u16, http_parts::Parts, Vec<u8>), ApiError> {
+        let qs = query_string(query);
+        let url = if qs.is_empty() {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}{path}?{qs}", self.base)
+        };
+        let mut req = self.agent.get(&url).header("Accept", accept);
+        if auth {
+            req = req.header("Authorization", self.api_key.expose());
+        }
+        let mut resp = req.call().map_err(|e| ApiError::Transport {
+            path: path.to_string(),
+            detail: describe(&e),
+        })?;
+        let status = resp.status().as_u16();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let parts = http_parts::Parts {
+            api_version: header("x-netbackup-api-version"),
+            date: header("date").and_then(|d| parse_http_date(&d)),
+        };
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(self.body_limit)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(n) => ApiError::Decode {
+                    path: path.to_string(),
+                    detail: format!("body larger than the {n}-byte limit"),
+                },
+                e => ApiError::Transport {
+                    path: path.to_string(),
+                    detail: describe(&e),
+                },
+            })?;
+        Ok((status, parts, body))
+    }
+
+    fn check(path: &str, status: u16, body: &[u8], version: ApiVersion) -> Result<(), ApiError> {
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let env: ErrorEnvelope = serde_json::from_slice(body).unwrap_or_default();
+        let path = path.to_string();
+        Err(match status {
+            401 => ApiError::Unauthorized {
+                path,
+                message: env
+                    .error_message
+                    .unwrap_or_else(|| "no error message".into()),
+            },
+            406 => ApiError::NotAcceptable { path, version },
+            _ => ApiError::Status {
+                path,
+                status,
+                code: env.error_code,
+                message: env.error_message,
+            },
+        })
+    }
+
+    /// Authenticated GET of a JSON document at the given API version.
+    pub fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        version: ApiVersion,
+    ) -> Result<(T, Option<EpochMs>), ApiError> {
+        let accept = format!("application/vnd.netbackup+json;version={version}");
+        let (status, parts, body) = self.send(path, query, &accept, true)?;
+        Self::check(path, status, &body, version)?;
+        let value = serde_json::from_slice(&body).map_err(|e| ApiError::Decode {
+            path: path.to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok((value, parts.date))
+    }
+
+    /// Unauthenticated `GET /ping`: the server's own API version from `X-NetBackup-API-Version`, if it sends one.
+    pub fn ping(&self) -> Result<Option<ApiVersion>, ApiError> {
+        let (status, parts, body) = self.send("/ping", &[], "text/vnd.netbackup+plain", false)?;
+        if !(200..300).contains(&status) {
+            let env: ErrorEnvelope = serde_json::from_slice(&body).unwrap_or_default();
+            log::debug!("GET /ping answered HTTP {status} (errorCode {:?}); falling back to the version ladder", env.error_code);
+            return Ok(None);
+        }
+        Ok(parts.api_version.as_deref().and_then(ApiVersion::parse))
+    }
+
+    /// Picks the API version: the server's `/ping` version capped at the newest we support, else the 406 ladder
+    /// on `/admin/jobs`. A 401 stops at once: a bad key would fail every rung.
+    pub fn detect_version(&self) -> Result<ApiVersion, ApiError> {
+        if let Some(server) = self.ping()? {
+            if let Some(v) = VERSION_LADDER.iter().find(|v| **v <= server) {
+                log::debug!("server reports API version {server}; using {v}");
+                return Ok(*v);
+            }
+        }
+        let mut last = None;
+        for &v in VERSION_LADDER {
+            match self.get_json::<serde::de::IgnoredAny>(
+                "/admin/jobs",
+                &[("page[limit]", "1".into())],
+                v,
+            ) {
+                Ok(_) => return Ok(v),
+                Err(e @ ApiError::NotAcceptable { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or(ApiError::Status {
+            path: "/admin/jobs".into(),
+            status: 406,
+            code: None,
+            message: None,
+        }))
+    }
+
+    /// Walks every page of a list endpoint, handing each page's items to `on_page`.
+    pub fn walk<A: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        version: ApiVersion,
+        paging: Paging,
+        limit: u32,
+        on_page: &mut dyn FnMut(Vec<Item<A>>),
+    ) -> Result<WalkStats, ApiError> {
+        let mut stats = WalkStats::default();
+        let mut cursor: Option<String> = None;
+        let mut offset: i64 = 0;
+        loop {
+            let mut q: Vec<(&str, String)> = query.to_vec();
+            q.push(("page[limit]", limit.to_string()));
+            match paging {
+                Paging::Cursor => {
+                    if let Some(c) = &cursor {
+                        q.push(("page[after]", c.clone()));
+                    }
+                }
+                Paging::Offset => q.push(("page[offset]", offset.to_string())),
+            }
+            let (page, date): (Page<A>, _) = self.get_json(path, &q, version)?;
+            if stats.pages == 0 {
+                stats.server_time = date;
+            }
+            stats.pages += 1;
+            let data = page.data.unwrap_or_default();
+            let n = data.len();
+            stats.items += n;
+            let pagination = page.meta.and_then(|m| m.pagination).unwrap_or_default();
+            on_page(data);
+            if n == 0 || stats.pages >= MAX_PAGES {
+                break;
+            }
+            match paging {
+                Paging::Cursor => match pagination.next {
+                    Some(next) if cursor.as_deref() != Some(next.as_str()) => cursor = Some(next),
+                    Some(_) => {
+                        return Err(ApiError::Decode {
+                            path: path.to_string(),
+                            detail: "the server returned the same page cursor twice".into(),
+                        })
+                    }
+                    None => break,
+                },
+                Paging::Offset => {
+                    let next = pagination
+                        .next
+                        .as_deref()
+                        .and_then(|s| s.parse::<i64>().ok());
+                    let reached_end = pagination.last.is_some_and(|last| offset >= last)
+                        || pagination
+                            .count
+                            .is_some_and(|count| offset + n as i64 >= count)
+                        || (next.is_none() && pagination.count.is_none() && (n as u32) < limit);
+                    if reached_end {
+                        break;
+                    }
+                    offset = match next {
+                        Some(nx) if nx > offset => nx,
+                        _ => offset + n as i64,
+                    };
+                }
+            }
+        }
+        Ok(stats)
+    }
+}
+
+mod http_parts {
+    /// The response headers the exporter reads.
+    pub struct Parts {
+        pub api_version: Option<String>,
+        pub date: Option<super::EpochMs>,
+    }
+}
+
+/// A transport error in words an operator can act on.
+fn describe(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(t) => {
+            format!("timed out ({t:?}); raise connectTimeout/requestTimeout or check the network")
+        }
+        ureq::Error::HostNotFound => "host name not found; check host: and DNS".into(),
+        ureq::Error::ConnectionFailed => {
+            "connection failed; check host:, port: and firewalls".into()
+        }
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused; is NetBackup's web service (nbwmc) running on that port?".into()
+        }
+        ureq::Error::Tls(m) => format!("TLS error: {m}"),
+        ureq::Error::Rustls(r) => {
+            let s = r.to_string();
+            if s.contains("UnknownIssuer") || s.contains("invalid peer certificate") {
+                format!("TLS certificate not trusted ({s}); install the NetBackup CA or, for testing only, set insecureSkipVerify: true")
+            } else {
+                format!("TLS error: {s}")
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_is_fully_percent_encoded() {
+        let q = query_string(&[
+            ("page[limit]", "100".into()),
+            (
+                "filter",
+                "lastUpdateTime ge 2026-07-09T09:43:18.000Z".into(),
+            ),
+            ("page[after]", "1783591866000:812692".into()),
+        ]);
+        assert_eq!(
+            q,
+            "page%5Blimit%5D=100&filter=lastUpdateTime%20ge%202026-07-09T09%3A43%3A18.000Z&page%5Bafter%5D=1783591866000%3A812692"
+        );
+    }
+}

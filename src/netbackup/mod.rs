@@ -1,0 +1,8 @@
+//! The NetBackup side: REST client, response models and the API's time formats.
+
+pub mod client;
+pub mod lenient;
+pub mod models;
+pub mod time;
+
+pub use client::{ApiError, Client, Paging};

@@ -1,0 +1,409 @@
+//! Test harness: spawns the real `nbu-sim` and `nbu_exporter` binaries on loopback and talks HTTP to them.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh scratch directory under the system temp dir.
+pub fn scratch_dir() -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!("nbu-exporter-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create scratch dir");
+    d
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .proxy(None)
+        .build()
+        .into()
+}
+
+/// GET `url`; returns status, content type and body.
+pub fn get(url: &str) -> (u16, String, String) {
+    let mut resp = agent()
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    (resp.status().as_u16(), ct, body)
+}
+
+/// Collects a child's output lines in the background.
+fn capture(stream: impl std::io::Read + Send + 'static, lines: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            lines.lock().unwrap().push(line);
+        }
+    });
+}
+
+pub struct Sim {
+    child: Child,
+    pub addr: String,
+}
+
+impl Sim {
+    pub fn start(release: &str, extra: &[&str]) -> Sim {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nbu-sim"));
+        cmd.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--release",
+            release,
+            "--api-key",
+            "test-key",
+        ]);
+        cmd.args([
+            "--jobs-per-hour",
+            "1200",
+            "--old-jobs",
+            "300",
+            "--future",
+            "120",
+        ]);
+        cmd.args(extra);
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn nbu-sim");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("sim stdout"))
+            .read_line(&mut first)
+            .expect("sim banner");
+        let addr = first
+            .trim()
+            .rsplit(' ')
+            .next()
+            .expect("sim address")
+            .to_string();
+        Sim { child, addr }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("sim port")
+    }
+
+    pub fn control(&self, q: &str) {
+        let (status, _, body) = get(&format!("http://{}/_sim/control?{q}", self.addr));
+        assert_eq!(status, 200, "control {q}: {body}");
+    }
+
+    pub fn truth(&self) -> Value {
+        serde_json::from_str(&get(&format!("http://{}/_sim/truth", self.addr)).2)
+            .expect("truth json")
+    }
+
+    pub fn stats(&self) -> BTreeMap<String, u64> {
+        serde_json::from_str(&get(&format!("http://{}/_sim/stats", self.addr)).2)
+            .expect("stats json")
+    }
+
+    /// A `nbuservers:` entry pointing at this simulator.
+    pub fn site(&self, name: &str, key: &str, extra: &str) -> String {
+        format!(
+            "  - site: {name}\n    scheme: http\n    host: 127.0.0.1\n    port: {}\n    apiKey: \"{key}\"\n    requestTimeout: 5s\n{extra}",
+            self.port()
+        )
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Exporter {
+    pub child: Child,
+    pub addr: String,
+    pub logs: Arc<Mutex<Vec<String>>>,
+    pub dir: PathBuf,
+}
+
+/// A config with the given server settings and site entries.
+pub fn config(server: &str, sites: &[String]) -> String {
+    format!("server:\n{server}nbuservers:\n{}", sites.join(""))
+}
+
+impl Exporter {
+    pub fn start(config_yaml: &str) -> Exporter {
+        Self::start_with(config_yaml, &[], &[])
+    }
+
+    pub fn start_with(config_yaml: &str, args: &[&str], env: &[(&str, &str)]) -> Exporter {
+        let dir = scratch_dir();
+        let path = dir.join("config.yaml");
+        std::fs::write(&path, config_yaml).expect("write config");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nbu_exporter"));
+        cmd.arg("--config.file").arg(&path).args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--log.level",
+            "debug",
+        ]);
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn nbu_exporter");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        capture(child.stderr.take().expect("stderr"), logs.clone());
+        let l2 = logs.clone();
+        let addr = wait_for(Duration::from_secs(10), "the exporter to listen", || {
+            if let Ok(Some(status)) = child.try_wait() {
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "nbu_exporter exited with {status}:\n{}\nconfig:\n{config_yaml}",
+                    l2.lock().unwrap().join("\n")
+                );
+            }
+            let logs = l2.lock().unwrap();
+            logs.iter().find_map(|l| {
+                l.split("listening on ")
+                    .nth(1)
+                    .and_then(|r| r.split(',').next())
+                    .map(str::to_string)
+            })
+        });
+        Exporter {
+            child,
+            addr,
+            logs,
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn scrape(&self) -> Metrics {
+        let (status, ct, body) = get(&self.url("/metrics"));
+        assert_eq!(status, 200);
+        assert_eq!(ct, "text/plain; version=0.0.4; charset=utf-8");
+        Metrics::parse(&body)
+    }
+
+    pub fn log_text(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    /// Waits until the exporter finished its first collection of every site.
+    pub fn wait_ready(&self) {
+        wait_for(Duration::from_secs(30), "/-/ready", || {
+            (get(&self.url("/-/ready")).0 == 200).then_some(())
+        });
+    }
+
+    /// Waits until `site`'s `source` has completed `n` more successful collections than now.
+    pub fn wait_collections(&self, site: &str, source: &str, n: usize) {
+        let mut seen = self.scrape().get(
+            "nbu_last_scrape_timestamp_seconds",
+            &[("site", site), ("source", source)],
+        );
+        let mut left = n;
+        wait_for(Duration::from_secs(30), "more collections", || {
+            let now = self.scrape().get(
+                "nbu_last_scrape_timestamp_seconds",
+                &[("site", site), ("source", source)],
+            );
+            if now != seen && now.is_some() {
+                seen = now;
+                left -= 1;
+            }
+            (left == 0).then_some(())
+        });
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// A parsed exposition page.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub samples: Vec<Sample>,
+    pub text: String,
+}
+
+impl Metrics {
+    pub fn parse(text: &str) -> Metrics {
+        let mut samples = Vec::new();
+        for line in text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let (series, value) = line
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad line {line:?}"));
+            let value: f64 = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v
+                    .parse()
+                    .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+            };
+            let (name, labels) = match series.split_once('{') {
+                None => (series.to_string(), BTreeMap::new()),
+                Some((n, rest)) => (
+                    n.to_string(),
+                    parse_labels(rest.strip_suffix('}').expect("closing brace")),
+                ),
+            };
+            samples.push(Sample {
+                name,
+                labels,
+                value,
+            });
+        }
+        Metrics {
+            samples,
+            text: text.to_string(),
+        }
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&Sample> {
+        self.samples.iter().filter(|s| s.name == name).collect()
+    }
+
+    /// The value of the one series of `name` whose labels include `want`.
+    pub fn get(&self, name: &str, want: &[(&str, &str)]) -> Option<f64> {
+        let hits: Vec<_> = self
+            .all(name)
+            .into_iter()
+            .filter(|s| {
+                want.iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .collect();
+        assert!(
+            hits.len() <= 1,
+            "{name} {want:?} matches {} series",
+            hits.len()
+        );
+        hits.first().map(|s| s.value)
+    }
+
+    /// name → (labels without `site`) → value, for one site.
+    pub fn by_labels(&self, name: &str, site: &str) -> BTreeMap<Vec<(String, String)>, f64> {
+        self.all(name)
+            .into_iter()
+            .filter(|s| s.labels.get("site").map(String::as_str) == Some(site))
+            .map(|s| {
+                let key = s
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| *k != "site")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                (key, s.value)
+            })
+            .collect()
+    }
+}
+
+fn parse_labels(s: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() {
+            break;
+        }
+        assert_eq!(
+            chars.next(),
+            Some('"'),
+            "label value must be quoted in {s:?}"
+        );
+        let mut v = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => v.push('\n'),
+                    Some(o) => v.push(o),
+                    None => break,
+                },
+                '"' => break,
+                c => v.push(c),
+            }
+        }
+        out.insert(key.trim_start_matches(',').to_string(), v);
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    out
+}
+
+/// Labels as the test's expectation maps key them.
+pub fn key(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    v.sort();
+    v
+}
