@@ -137,8 +137,13 @@ impl Sim {
 
     /// A `nbuservers:` entry pointing at this simulator.
     pub fn site(&self, name: &str, key: &str, extra: &str) -> String {
+        let timeout = if extra.contains("requestTimeout") {
+            ""
+        } else {
+            "    requestTimeout: 5s\n"
+        };
         format!(
-            "  - site: {name}\n    scheme: http\n    host: 127.0.0.1\n    port: {}\n    apiKey: \"{key}\"\n    requestTimeout: 5s\n{extra}",
+            "  - site: {name}\n    scheme: http\n    host: 127.0.0.1\n    port: {}\n    apiKey: \"{key}\"\n{timeout}{extra}",
             self.port()
         )
     }
