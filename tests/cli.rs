@@ -33,7 +33,7 @@ fn broken_configs_give_one_line_naming_key_and_fix_and_exit_1() {
     let cases = [
         (
             "missing apiKey",
-            format!("{site}"),
+            site.to_string(),
             "nbuservers[0].apiKey: missing",
             "create an API key",
         ),
