@@ -190,7 +190,7 @@ fn a_configured_api_version_is_used_without_detection() {
         Some(1.0)
     );
     assert!(
-        sim.stats().get("ping").is_none(),
+        !sim.stats().contains_key("ping"),
         "no detection when apiVersion is configured"
     );
 }
