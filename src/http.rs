@@ -147,13 +147,17 @@ impl Routes {
                 data: snap.body.clone(),
                 pos: 0,
             };
-            rq.respond(Response::new(
-                StatusCode(200),
-                vec![header("Content-Type", METRICS_CONTENT_TYPE)],
-                body,
-                Some(len),
-                None,
-            ))
+            // The length is known: never fall back to chunked encoding (tiny_http does above 32 KiB by default).
+            rq.respond(
+                Response::new(
+                    StatusCode(200),
+                    vec![header("Content-Type", METRICS_CONTENT_TYPE)],
+                    body,
+                    Some(len),
+                    None,
+                )
+                .with_chunked_threshold(usize::MAX),
+            )
         } else {
             match path.as_str() {
                 "/" => rq.respond(

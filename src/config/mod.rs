@@ -151,6 +151,8 @@ pub struct SiteConfig {
     pub api_key: Secret,
     pub api_version: Option<ApiVersion>,
     pub insecure_skip_verify: bool,
+    /// PEM file of the CA(s) to trust for this site instead of the bundled Mozilla roots.
+    pub ca_file: Option<String>,
     pub proxy: ProxySetting,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
@@ -263,6 +265,23 @@ pub fn nearest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
         .filter(|(d, k)| *d <= (k.len() / 3).max(2))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
+}
+
+/// Reads the certificates of a PEM bundle; an unreadable file or one without certificates is an error.
+pub fn load_ca_file(path: &str) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot be read ({e})"))?;
+    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("is not valid PEM ({e})"))?;
+    if certs.is_empty() {
+        return Err("holds no PEM certificate".into());
+    }
+    Ok(certs)
 }
 
 /// ` (found "apiKy" — a typo of apiKey?)` when an unknown key in `map` is closest to the missing `wanted` key.
@@ -602,6 +621,7 @@ impl Parser<'_> {
             "apiKey",
             "apiVersion",
             "insecureSkipVerify",
+            "caFile",
             "proxy",
             "connectTimeout",
             "requestTimeout",
@@ -681,6 +701,14 @@ impl Parser<'_> {
             },
         };
         let insecure_skip_verify = self.boolean(map, "insecureSkipVerify", path);
+        let ca_file = self
+            .string(map, "caFile", path)
+            .filter(|s| !s.trim().is_empty());
+        if let Some(f) = &ca_file {
+            if let Err(why) = load_ca_file(f) {
+                self.err(&format!("{path}.caFile"), format_args!("{f:?} {why}; point it at the PEM file of the NetBackup web-service CA (GET /netbackup/security/cacert)"));
+            }
+        }
         let proxy = match self.string(map, "proxy", path) {
             None => ProxySetting::Environment,
             Some(s) if s.trim().is_empty() || s.eq_ignore_ascii_case("env") => {
@@ -720,6 +748,7 @@ impl Parser<'_> {
             api_key: Secret::new(api_key),
             api_version,
             insecure_skip_verify,
+            ca_file,
             proxy,
             connect_timeout,
             request_timeout,
@@ -845,6 +874,8 @@ mod tests {
             ("nbuservers:\n  - {host: \"https://h\", apiKey: k}\n", "must be a host name"),
             ("nbuservers:\n  - {host: h, apiKey: k, apiVersion: latest}\n", "apiVersion: \"latest\""),
             ("nbuservers:\n  - {host: h, apiKy: k}\n", "apiKey: missing (found \"apiKy\": a typo of apiKey?)"),
+            ("nbuservers:\n  - {host: h, apiKey: k, caFile: /nonexistent.pem}\n", "caFile: \"/nonexistent.pem\" cannot be read"),
+            ("nbuservers:\n  - {host: h, apiKey: k, caFile: /etc/hostname}\n", "holds no PEM certificate"),
             ("", "empty"),
             ("server: [\n", "not valid YAML"),
         ];

@@ -2,7 +2,7 @@
 
 use super::models::{ErrorEnvelope, Item, Page};
 use super::time::{parse_http_date, EpochMs};
-use crate::config::{ApiVersion, ProxySetting, Scheme, Secret, SiteConfig};
+use crate::config::{load_ca_file, ApiVersion, ProxySetting, Scheme, Secret, SiteConfig};
 use serde::de::DeserializeOwned;
 use std::fmt;
 
@@ -146,10 +146,15 @@ impl Client {
                     .map_err(|e| format!("site {}: proxy {u:?} is not usable: {e}", site.site))?,
             ),
         };
-        let tls = ureq::tls::TlsConfig::builder()
+        let mut tls = ureq::tls::TlsConfig::builder()
             .provider(ureq::tls::TlsProvider::Rustls)
-            .disable_verification(site.insecure_skip_verify && site.scheme == Scheme::Https)
-            .build();
+            .disable_verification(site.insecure_skip_verify && site.scheme == Scheme::Https);
+        if let Some(path) = &site.ca_file {
+            let certs = load_ca_file(path)
+                .map_err(|why| format!("site {}: caFile {path:?} {why}", site.site))?;
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
+        let tls = tls.build();
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -410,8 +415,10 @@ fn describe(e: &ureq::Error) -> String {
         ureq::Error::Tls(m) => format!("TLS error: {m}"),
         ureq::Error::Rustls(r) => {
             let s = r.to_string();
-            if s.contains("UnknownIssuer") || s.contains("invalid peer certificate") {
-                format!("TLS certificate not trusted ({s}); install the NetBackup CA or, for testing only, set insecureSkipVerify: true")
+            if s.contains("NotValidForName") {
+                format!("TLS certificate does not match the host ({s}); use the name in the certificate as host:, or note that certificates without a subjectAltName are rejected")
+            } else if s.contains("UnknownIssuer") || s.contains("invalid peer certificate") {
+                format!("TLS certificate not trusted ({s}); set caFile: to the NetBackup web-service CA (PEM) or, for testing only, insecureSkipVerify: true")
             } else {
                 format!("TLS error: {s}")
             }
