@@ -11,9 +11,9 @@ build:
 
 test:
 ifeq ($(NEXTEST),yes)
-	$(CARGO) nextest run --all-targets --no-fail-fast
+	$(CARGO) nextest run --lib --bins --tests --no-fail-fast
 else
-	$(CARGO) test --all-targets --no-fail-fast
+	$(CARGO) test --lib --bins --tests --no-fail-fast
 endif
 
 lint:

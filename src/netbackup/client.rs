@@ -399,8 +399,22 @@ mod http_parts {
     }
 }
 
-/// A transport error in words an operator can act on.
+/// A transport error in words an operator can act on. TLS failures arrive as rustls or I/O errors depending
+/// on where the handshake failed, so they are recognised by their text.
 fn describe(e: &ureq::Error) -> String {
+    let text = e.to_string();
+    if text.contains("NotValidForName") {
+        return format!(
+            "TLS certificate is not valid for this host ({text}); use a host: name the certificate lists in its \
+             subjectAltName (rustls ignores the CN, so certificates without a subjectAltName are always rejected)"
+        );
+    }
+    if text.contains("UnknownIssuer") || text.contains("invalid peer certificate") {
+        return format!(
+            "TLS certificate not trusted ({text}); set caFile: to the NetBackup web-service CA (PEM) or, for \
+             testing only, insecureSkipVerify: true"
+        );
+    }
     match e {
         ureq::Error::Timeout(t) => {
             format!("timed out ({t:?}); raise connectTimeout/requestTimeout or check the network")
@@ -412,18 +426,7 @@ fn describe(e: &ureq::Error) -> String {
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             "connection refused; is NetBackup's web service (nbwmc) running on that port?".into()
         }
-        ureq::Error::Tls(m) => format!("TLS error: {m}"),
-        ureq::Error::Rustls(r) => {
-            let s = r.to_string();
-            if s.contains("NotValidForName") {
-                format!("TLS certificate does not match the host ({s}); use the name in the certificate as host:, or note that certificates without a subjectAltName are rejected")
-            } else if s.contains("UnknownIssuer") || s.contains("invalid peer certificate") {
-                format!("TLS certificate not trusted ({s}); set caFile: to the NetBackup web-service CA (PEM) or, for testing only, insecureSkipVerify: true")
-            } else {
-                format!("TLS error: {s}")
-            }
-        }
-        other => other.to_string(),
+        _ => text,
     }
 }
 
