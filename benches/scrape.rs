@@ -21,19 +21,11 @@ fn percentile(v: &mut [Duration], p: f64) -> Duration {
 /// One HTTP/1.1 GET on `stream`; returns the status code and body length.
 fn fetch(stream: &mut TcpStream, path: &str, keep_alive: bool) -> (u16, usize) {
     let conn = if keep_alive { "keep-alive" } else { "close" };
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: {conn}\r\n\r\n"
-    )
-    .unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: {conn}\r\n\r\n").unwrap();
     let mut reader = BufReader::new(stream);
     let mut status = String::new();
     reader.read_line(&mut status).unwrap();
-    let code = status
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let code = status.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let mut len = 0;
     loop {
         let mut line = String::new();
@@ -61,9 +53,7 @@ fn main() {
         .spawn()
         .unwrap();
     let mut banner = String::new();
-    BufReader::new(sim.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
+    BufReader::new(sim.stdout.take().unwrap()).read_line(&mut banner).unwrap();
     let _sim = Kill(sim);
     let sim_port = banner.trim().rsplit(':').next().unwrap().to_string();
     let dir = std::env::temp_dir().join(format!("nbu-bench-{}", std::process::id()));
@@ -75,12 +65,7 @@ fn main() {
     )
     .unwrap();
     let mut exp = Command::new(env!("CARGO_BIN_EXE_nbu_exporter"))
-        .args([
-            "--config.file",
-            cfg.to_str().unwrap(),
-            "--web.listen-address",
-            "127.0.0.1:0",
-        ])
+        .args(["--config.file", cfg.to_str().unwrap(), "--web.listen-address", "127.0.0.1:0"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -88,20 +73,12 @@ fn main() {
     let _exp = Kill(exp);
     let mut lines = stderr.lines().map_while(Result::ok);
     let addr = lines
-        .find_map(|l| {
-            l.split("listening on ")
-                .nth(1)
-                .and_then(|r| r.split(',').next())
-                .map(str::to_string)
-        })
+        .find_map(|l| l.split("listening on ").nth(1).and_then(|r| r.split(',').next()).map(str::to_string))
         .unwrap();
     std::thread::spawn(move || lines.for_each(drop));
     let start = Instant::now();
     while fetch(&mut TcpStream::connect(&addr).unwrap(), "/-/ready", false).0 != 200 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "exporter never became ready"
-        );
+        assert!(start.elapsed() < Duration::from_secs(60), "exporter never became ready");
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -130,10 +107,6 @@ fn main() {
         percentile(&mut ka, 0.5),
         percentile(&mut ka, 0.99)
     );
-    println!(
-        "| scrape, new connection | {:?} | {:?} |",
-        percentile(&mut fresh, 0.5),
-        percentile(&mut fresh, 0.99)
-    );
+    println!("| scrape, new connection | {:?} | {:?} |", percentile(&mut fresh, 0.5), percentile(&mut fresh, 0.99));
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,18 +1,21 @@
-//! Wiring: config → pollers → snapshot store → HTTP, plus the signal thread that ends it all cleanly.
+//! Wiring: config → pollers → snapshot store → HTTP, with the reload thread, the config watcher and the signal
+//! thread beside them, and a bounded shutdown.
 
 use crate::cli::{self, Cli};
-use crate::collector::jobs::JobsCollector;
-use crate::collector::storage::StorageCollector;
-use crate::collector::Collector;
-use crate::config::{self, duration, Config};
-use crate::exposition::Families;
-use crate::http::{self, HttpServer};
-use crate::poller::{SitePoller, Stop};
-use crate::snapshot::Store;
+use crate::config::{self, duration};
+use crate::health::Health;
+use crate::http::{self, HttpServer, Routes};
+use crate::reload::{self, Overrides, Queue, Reloader, Trigger};
+use crate::snapshot::{ReloadStatus, Store};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long shutdown waits for pollers busy in a NetBackup request before exiting without them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the exporter until SIGTERM/SIGINT; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
@@ -24,17 +27,16 @@ pub fn run(cli: Cli) -> i32 {
         println!("nbu_exporter {}", env!("CARGO_PKG_VERSION"));
         return 0;
     }
-    let loaded = match config::load(&cli.config_file) {
+    let loaded = config::read(&cli.config_file)
+        .and_then(|text| config::parse_str(&text, &|k| std::env::var(k).ok()).map(|l| (text, l)));
+    let (text, loaded) = match loaded {
         Ok(l) => l,
         Err(e) => {
             for line in &e.errors {
                 eprintln!("config error: {line}");
             }
             if !cli.check_config {
-                eprintln!(
-                    "nbu_exporter: not started; fix {} and start again",
-                    cli.config_file
-                );
+                eprintln!("nbu_exporter: not started; fix {} and start again", cli.config_file);
             }
             return 1;
         }
@@ -46,31 +48,23 @@ pub fn run(cli: Cli) -> i32 {
         println!("OK");
         return 0;
     }
-    let mut config = loaded.config;
-    if let Some(p) = &cli.telemetry_path {
-        config.server.telemetry_path = p.clone();
-    }
-    let listen = match cli
-        .listen_address
-        .as_deref()
-        .map(cli::normalize_listen_address)
-    {
+    let listen = match cli.listen_address.as_deref().map(cli::normalize_listen_address) {
         Some(Ok(a)) => a,
         Some(Err(e)) => {
             eprintln!("nbu_exporter: {e}");
             return 1;
         }
-        None => config.server.listen_address(),
+        None => loaded.config.server.listen_address(),
     };
     crate::logging::init(
-        cli.log_level,
+        cli.log_level.unwrap_or(loaded.config.server.log_level),
         cli.log_format,
-        config.server.log_name.as_deref(),
+        loaded.config.server.log_name.as_deref(),
     );
     for w in &loaded.warnings {
         log::warn!("config: {w}");
     }
-    match serve(&config, &listen) {
+    match serve(&cli, &text, loaded.config, &listen) {
         Ok(()) => 0,
         Err(e) => {
             log::error!("{e}");
@@ -79,81 +73,65 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-fn collectors_for(config: &Config) -> Vec<Box<dyn Collector>> {
-    let mut v: Vec<Box<dyn Collector>> = Vec::new();
-    if config.jobs_enabled {
-        v.push(Box::new(JobsCollector::new(
-            config.server.collection_interval,
-            config.server.job_window(),
-        )));
-    }
-    if config.storage_enabled {
-        v.push(Box::new(StorageCollector::new(config.server.cache_ttl)));
-    }
-    v
-}
-
-fn serve(config: &Config, listen: &str) -> Result<(), String> {
-    let families = Families::new(
-        &duration::format(config.server.cache_ttl),
-        &duration::format(config.server.job_window()),
-    );
-    let sites: Vec<(String, String)> = config
-        .sites
-        .iter()
-        .map(|s| (s.site.clone(), s.base_url()))
-        .collect();
-    let store = Arc::new(Store::new(families, &sites));
-
+fn serve(cli: &Cli, text: &str, config: config::Config, listen: &str) -> Result<(), String> {
     let listener = http::bind(listen).map_err(|e| {
         format!("cannot listen on {listen}: {e}; pick another port with --web.listen-address or server.port")
     })?;
-    let bound = listener
-        .local_addr()
-        .map_or_else(|_| listen.to_string(), |a| a.to_string());
-    let http = HttpServer::start(
-        listener,
-        config.server.workers,
-        store.clone(),
-        config.server.telemetry_path.clone(),
-    )
-    .map_err(|e| format!("cannot start HTTP workers: {e}"))?;
+    let bound = listener.local_addr().map_or_else(|_| listen.to_string(), |a| a.to_string());
+    let store = Arc::new(Store::new(reload::families_for(&config), ReloadStatus::default()));
+    let overrides =
+        Overrides { telemetry_path: cli.telemetry_path.clone(), log_level: cli.log_level, listen: bound.clone() };
+    let workers = config.server.workers;
+    let reloader = Reloader::start(&cli.config_file, text, config, overrides, store.clone())?;
+    let cfg = reloader.config();
+    let routes = Routes {
+        store: store.clone(),
+        telemetry_path: reloader.telemetry_path.clone(),
+        health: Arc::new(Health::new(reloader.clone(), store.clone())),
+        reloader: reloader.clone(),
+        lifecycle: cli.enable_lifecycle,
+    };
+    let http = HttpServer::start(listener, workers, routes).map_err(|e| format!("cannot start HTTP workers: {e}"))?;
     log::info!(
         "nbu_exporter {} listening on {bound}, metrics at {} ({} site(s), job window {}, collection every {}, storage TTL {})",
         env!("CARGO_PKG_VERSION"),
-        config.server.telemetry_path,
-        config.sites.len(),
-        duration::format(config.server.job_window()),
-        duration::format(config.server.collection_interval),
-        duration::format(config.server.cache_ttl),
+        cfg.server.telemetry_path,
+        cfg.sites.len(),
+        duration::format(cfg.server.job_window()),
+        duration::format(cfg.server.collection_interval),
+        duration::format(cfg.server.cache_ttl),
     );
 
-    let stop = Arc::new(Stop::default());
-    let mut pollers = Vec::new();
-    for site in &config.sites {
-        let poller = SitePoller::new(site.clone(), collectors_for(config), store.clone())?;
-        pollers.push(
-            poller
-                .spawn(stop.clone())
-                .map_err(|e| format!("cannot start poller thread: {e}"))?,
-        );
-    }
+    // Reloads: SIGHUP and file edits queue one (coalesced); POST /-/reload runs one directly.
+    let queue = Arc::new(Queue::default());
+    let reload_thread = {
+        let (q, r) = (queue.clone(), reloader.clone());
+        std::thread::Builder::new().name("reload".into()).spawn(move || q.serve(&r)).map_err(|e| e.to_string())?
+    };
+    let watch_stop = Arc::new(AtomicBool::new(false));
+    let watcher =
+        match crate::watch::spawn(cli.config_file.clone(), reloader.clone(), queue.clone(), watch_stop.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                log::warn!("cannot watch {} for changes ({e}); reload with SIGHUP instead", cli.config_file);
+                None
+            }
+        };
 
     let (tx, rx) = mpsc::channel();
-    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let mut signals =
+        Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let signal_handle = signals.handle();
+    let q = queue.clone();
     let signal_thread = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             let mut terminating = false;
             for sig in signals.forever() {
                 match sig {
-                    SIGHUP => log::warn!(
-                        "SIGHUP received: live configuration reload is not available in this version; restart nbu_exporter to apply changes"
-                    ),
+                    SIGHUP => q.request(Trigger::Signal),
                     _ if terminating => {
-                        log::warn!("second termination signal: exiting immediately");
+                        eprintln!("nbu_exporter: second termination signal, exiting immediately");
                         std::process::exit(1);
                     }
                     _ => {
@@ -164,19 +142,24 @@ fn serve(config: &Config, listen: &str) -> Result<(), String> {
             }
         })
         .map_err(|e| format!("cannot start signal thread: {e}"))?;
+    crate::notify::send(&format!("READY=1\nSTATUS=serving {} site(s) on {bound}", cfg.sites.len()));
 
     let sig = rx.recv().unwrap_or(SIGTERM);
-    log::info!(
-        "received {}, shutting down",
-        if sig == SIGINT { "SIGINT" } else { "SIGTERM" }
-    );
-    stop.stop();
+    log::info!("received {}, shutting down", if sig == SIGINT { "SIGINT" } else { "SIGTERM" });
+    crate::notify::send("STOPPING=1\nSTATUS=shutting down");
     http.shutdown();
-    for p in pollers {
-        let _ = p.join();
+    let busy = reloader.shutdown(SHUTDOWN_GRACE);
+    if busy > 0 {
+        log::warn!("{busy} poller(s) still waiting on NetBackup after {}s; abandoning them", SHUTDOWN_GRACE.as_secs());
     }
+    watch_stop.store(true, Ordering::SeqCst);
+    queue.close();
     signal_handle.close();
+    let _ = reload_thread.join();
     let _ = signal_thread.join();
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
     log::info!("stopped");
     Ok(())
 }

@@ -13,8 +13,10 @@ pub struct Cli {
     pub config_file: String,
     pub listen_address: Option<String>,
     pub telemetry_path: Option<String>,
-    pub log_level: log::LevelFilter,
+    /// Overrides `server.logLevel` when given.
+    pub log_level: Option<log::LevelFilter>,
     pub log_format: LogFormat,
+    pub enable_lifecycle: bool,
     pub check_config: bool,
     pub version: bool,
     pub help: bool,
@@ -26,8 +28,9 @@ impl Default for Cli {
             config_file: "config.yaml".into(),
             listen_address: None,
             telemetry_path: None,
-            log_level: log::LevelFilter::Info,
+            log_level: None,
             log_format: LogFormat::Logfmt,
+            enable_lifecycle: false,
             check_config: false,
             version: false,
             help: false,
@@ -53,7 +56,8 @@ Flags:
   -c, --config.file PATH       YAML configuration file (default: config.yaml; alias --config)
       --web.listen-address A   address to listen on, e.g. :2112 or 127.0.0.1:2112 (overrides server.host/port)
       --web.telemetry-path P   path of the metrics endpoint (overrides server.uri; default /metrics)
-      --log.level LEVEL        debug, info, warn or error (default: info)
+      --web.enable-lifecycle   accept POST /-/reload (reload the configuration over HTTP)
+      --log.level LEVEL        debug, info, warn or error (overrides server.logLevel; default: info)
       --log.format FORMAT      logfmt or json (default: logfmt)
       --check-config [PATH]    validate the configuration, print OK or the errors, and exit 0 or 1
       --version                print the version and exit
@@ -72,9 +76,7 @@ impl Cli {
             let mut value = |name: &str| -> Result<String, CliError> {
                 match inline.clone() {
                     Some(v) => Ok(v),
-                    None => it
-                        .next()
-                        .ok_or_else(|| CliError(format!("{name} needs a value"))),
+                    None => it.next().ok_or_else(|| CliError(format!("{name} needs a value"))),
                 }
             };
             match flag.as_str() {
@@ -83,36 +85,22 @@ impl Cli {
                 "--web.telemetry-path" => {
                     let p = value(&flag)?;
                     if !p.starts_with('/') {
-                        return Err(CliError(format!(
-                            "--web.telemetry-path {p:?} must start with /"
-                        )));
+                        return Err(CliError(format!("--web.telemetry-path {p:?} must start with /")));
                     }
                     cli.telemetry_path = Some(p);
                 }
                 "--log.level" => {
                     let v = value(&flag)?;
-                    cli.log_level = match v.to_ascii_lowercase().as_str() {
-                        "debug" => log::LevelFilter::Debug,
-                        "info" => log::LevelFilter::Info,
-                        "warn" | "warning" => log::LevelFilter::Warn,
-                        "error" => log::LevelFilter::Error,
-                        _ => {
-                            return Err(CliError(format!(
-                                "--log.level {v:?} is not one of debug, info, warn, error"
-                            )))
-                        }
-                    }
+                    cli.log_level = Some(crate::config::parse_log_level(&v).ok_or_else(|| {
+                        CliError(format!("--log.level {v:?} is not one of debug, info, warn, error"))
+                    })?);
                 }
                 "--log.format" => {
                     let v = value(&flag)?;
                     cli.log_format = match v.as_str() {
                         "logfmt" => LogFormat::Logfmt,
                         "json" => LogFormat::Json,
-                        _ => {
-                            return Err(CliError(format!(
-                                "--log.format {v:?} is not one of logfmt, json"
-                            )))
-                        }
+                        _ => return Err(CliError(format!("--log.format {v:?} is not one of logfmt, json"))),
                     }
                 }
                 "--check-config" => {
@@ -123,6 +111,7 @@ impl Cli {
                         cli.config_file = next;
                     }
                 }
+                "--web.enable-lifecycle" => cli.enable_lifecycle = true,
                 "--version" => cli.version = true,
                 "-h" | "--help" => cli.help = true,
                 other => {
@@ -133,6 +122,7 @@ impl Cli {
                         "--log.level",
                         "--log.format",
                         "--check-config",
+                        "--web.enable-lifecycle",
                         "--version",
                         "--help",
                     ];
@@ -150,16 +140,10 @@ impl Cli {
 /// Turns `:2112`, `0.0.0.0:2112` or `[::1]:2112` into a bindable address.
 pub fn normalize_listen_address(a: &str) -> Result<String, CliError> {
     let a = a.trim();
-    let addr = if let Some(port) = a.strip_prefix(':') {
-        format!("0.0.0.0:{port}")
-    } else {
-        a.to_string()
-    };
+    let addr = if let Some(port) = a.strip_prefix(':') { format!("0.0.0.0:{port}") } else { a.to_string() };
     match addr.rsplit_once(':') {
         Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(addr),
-        _ => Err(CliError(format!(
-            "--web.listen-address {a:?} is not HOST:PORT (e.g. :2112 or 127.0.0.1:2112)"
-        ))),
+        _ => Err(CliError(format!("--web.listen-address {a:?} is not HOST:PORT (e.g. :2112 or 127.0.0.1:2112)"))),
     }
 }
 
@@ -173,14 +157,7 @@ mod tests {
 
     #[test]
     fn prometheus_style_flags() {
-        let c = parse(&[
-            "--config.file=/etc/x.yaml",
-            "--web.listen-address",
-            ":9000",
-            "--log.format",
-            "json",
-        ])
-        .unwrap();
+        let c = parse(&["--config.file=/etc/x.yaml", "--web.listen-address", ":9000", "--log.format", "json"]).unwrap();
         assert_eq!(c.config_file, "/etc/x.yaml");
         assert_eq!(c.listen_address.as_deref(), Some(":9000"));
         assert_eq!(c.log_format, LogFormat::Json);
@@ -188,10 +165,7 @@ mod tests {
         assert!(c.check_config && c.config_file == "config.yaml");
         assert_eq!(parse(&["-c", "a.yaml"]).unwrap().config_file, "a.yaml");
         assert!(parse(&["--log.level", "loud"]).is_err());
-        assert!(parse(&["--config.fle", "x"])
-            .unwrap_err()
-            .0
-            .contains("did you mean --config.file"));
+        assert!(parse(&["--config.fle", "x"]).unwrap_err().0.contains("did you mean --config.file"));
         assert_eq!(normalize_listen_address(":2112").unwrap(), "0.0.0.0:2112");
         assert!(normalize_listen_address("2112").is_err());
     }

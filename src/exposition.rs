@@ -104,11 +104,7 @@ impl Families {
             .iter()
             .zip(help.iter())
             .map(|((name, kind), help)| {
-                format!(
-                    "# HELP {name} {}\n# TYPE {name} {}\n",
-                    escape_help(help),
-                    kind.as_str()
-                )
+                format!("# HELP {name} {}\n# TYPE {name} {}\n", escape_help(help), kind.as_str())
             })
             .collect();
         Families { headers }
@@ -166,21 +162,12 @@ pub struct Samples {
 
 impl Default for Samples {
     fn default() -> Self {
-        Samples {
-            bufs: vec![String::new(); FAMILY_COUNT],
-        }
+        Samples { bufs: vec![String::new(); FAMILY_COUNT] }
     }
 }
 
 impl Samples {
-    fn line(
-        &mut self,
-        fam: Fam,
-        suffix: &str,
-        labels: &[(&str, &str)],
-        extra: Option<(&str, &str)>,
-        v: f64,
-    ) {
+    fn line(&mut self, fam: Fam, suffix: &str, labels: &[(&str, &str)], extra: Option<(&str, &str)>, v: f64) {
         let buf = &mut self.bufs[fam as usize];
         buf.push_str(Families::name(fam));
         buf.push_str(suffix);
@@ -237,12 +224,7 @@ pub struct Histogram {
 
 impl Histogram {
     pub fn new(bounds: &'static [f64]) -> Self {
-        Histogram {
-            bounds,
-            counts: vec![0; bounds.len()],
-            sum: 0.0,
-            count: 0,
-        }
+        Histogram { bounds, counts: vec![0; bounds.len()], sum: 0.0, count: 0 }
     }
     pub fn observe(&mut self, v: f64) {
         if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
@@ -273,10 +255,7 @@ mod tests {
         fams.render(&[&a, &b], &mut out);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.matches("# TYPE nbu_up gauge").count(), 1);
-        assert!(
-            text.contains("nbu_up{site=\"a\"} 1\nnbu_up{site=\"b\\\"\\\\\\n\"} 0\n"),
-            "{text}"
-        );
+        assert!(text.contains("nbu_up{site=\"a\"} 1\nnbu_up{site=\"b\\\"\\\\\\n\"} 0\n"), "{text}");
         assert!(text.contains("nbu_job_duration_seconds_bucket{site=\"b\",le=\"10\"} 2\n"));
         assert!(text.contains("nbu_job_duration_seconds_bucket{site=\"b\",le=\"+Inf\"} 3\n"));
         assert!(text.contains("nbu_job_duration_seconds_sum{site=\"b\"} 55.5\n"));

@@ -1,6 +1,9 @@
 //! HTTP front end: a tiny_http listener served by a fixed pool of worker threads. Handlers only read the snapshot.
 
+use crate::health::Health;
+use crate::reload::{Reloader, Trigger};
 use crate::snapshot::{Snapshot, Store};
+use parking_lot::RwLock;
 use std::io::{self, Read};
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
@@ -43,10 +46,7 @@ pub fn bind(addr: &str) -> io::Result<TcpListener> {
         )
     };
     if rc != 0 {
-        log::warn!(
-            "could not set TCP_NODELAY on the listener: {}",
-            io::Error::last_os_error()
-        );
+        log::warn!("could not set TCP_NODELAY on the listener: {}", io::Error::last_os_error());
     }
     Ok(listener)
 }
@@ -57,44 +57,33 @@ pub struct HttpServer {
     stopping: Arc<AtomicBool>,
 }
 
-struct Routes {
-    store: Arc<Store>,
-    telemetry_path: String,
+/// Everything the handlers read.
+pub struct Routes {
+    pub store: Arc<Store>,
+    pub telemetry_path: Arc<RwLock<String>>,
+    pub health: Arc<Health>,
+    pub reloader: Arc<Reloader>,
+    /// `--web.enable-lifecycle`: accept `POST /-/reload`.
+    pub lifecycle: bool,
 }
 
 impl HttpServer {
-    pub fn start(
-        listener: TcpListener,
-        workers: usize,
-        store: Arc<Store>,
-        telemetry_path: String,
-    ) -> io::Result<Self> {
+    pub fn start(listener: TcpListener, workers: usize, routes: Routes) -> io::Result<Self> {
         let server = Arc::new(Server::from_listener(listener, None).map_err(io::Error::other)?);
         let stopping = Arc::new(AtomicBool::new(false));
-        let routes = Arc::new(Routes {
-            store,
-            telemetry_path,
-        });
+        let routes = Arc::new(routes);
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
             let (server, stopping, routes) = (server.clone(), stopping.clone(), routes.clone());
-            handles.push(
-                std::thread::Builder::new()
-                    .name(format!("http-{i}"))
-                    .spawn(move || loop {
-                        match server.recv() {
-                            Ok(rq) => routes.handle(rq),
-                            Err(_) if stopping.load(Ordering::SeqCst) => break,
-                            Err(e) => log::debug!("http: {e}"),
-                        }
-                    })?,
-            );
+            handles.push(std::thread::Builder::new().name(format!("http-{i}")).spawn(move || loop {
+                match server.recv() {
+                    Ok(rq) => routes.handle(rq),
+                    Err(_) if stopping.load(Ordering::SeqCst) => break,
+                    Err(e) => log::debug!("http: {e}"),
+                }
+            })?);
         }
-        Ok(HttpServer {
-            server,
-            workers: handles,
-            stopping,
-        })
+        Ok(HttpServer { server, workers: handles, stopping })
     }
 
     /// Stops accepting work: wakes every worker (one `unblock` each) and waits for in-flight requests to finish.
@@ -124,31 +113,41 @@ fn text(status: u16, body: String) -> Response<io::Cursor<Vec<u8>>> {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 impl Routes {
     fn handle(&self, rq: Request) {
         let path = rq.url().split('?').next().unwrap_or("").to_string();
-        if !matches!(rq.method(), Method::Get | Method::Head) {
-            let _ = rq.respond(
-                text(405, "only GET and HEAD are supported\n".into())
-                    .with_header(header("Allow", "GET, HEAD")),
-            );
-            return;
+        let result = if path == "/-/reload" {
+            match (rq.method(), self.lifecycle) {
+                (Method::Post | Method::Put, true) => match self.reloader.reload(Trigger::Http) {
+                    Ok(()) => rq.respond(text(200, "configuration reloaded\n".into())),
+                    Err(e) => rq.respond(text(500, format!("reload failed; the previous configuration stays:\n{e}\n"))),
+                },
+                (_, true) => rq.respond(text(405, "use POST /-/reload\n".into()).with_header(header("Allow", "POST"))),
+                (_, false) => {
+                    rq.respond(text(403, "Lifecycle API is not enabled; start with --web.enable-lifecycle\n".into()))
+                }
+            }
+        } else if !matches!(rq.method(), Method::Get | Method::Head) {
+            rq.respond(text(405, "only GET and HEAD are supported\n".into()).with_header(header("Allow", "GET, HEAD")))
+        } else {
+            self.get(rq, &path)
+        };
+        if let Err(e) = result {
+            log::debug!("http: writing response for {path} failed: {e}");
         }
+    }
+
+    fn get(&self, rq: Request, path: &str) -> io::Result<()> {
         let snap = self.store.snapshot();
-        let result = if path == self.telemetry_path {
+        let telemetry_path = self.telemetry_path.read().clone();
+        if path == telemetry_path {
             let len = snap.body.len();
-            let body = SharedBody {
-                data: snap.body.clone(),
-                pos: 0,
-            };
+            let body = SharedBody { data: snap.body.clone(), pos: 0 };
             // The length is known: never fall back to chunked encoding (tiny_http does above 32 KiB by default).
-            rq.respond(
+            return rq.respond(
                 Response::new(
                     StatusCode(200),
                     vec![header("Content-Type", METRICS_CONTENT_TYPE)],
@@ -157,31 +156,25 @@ impl Routes {
                     None,
                 )
                 .with_chunked_threshold(usize::MAX),
-            )
-        } else {
-            match path.as_str() {
-                "/" => rq.respond(
-                    Response::from_string(self.landing(&snap))
-                        .with_header(header("Content-Type", "text/html; charset=utf-8")),
-                ),
-                "/-/healthy" => rq.respond(text(200, "OK\n".into())),
-                "/-/ready" if snap.ready => rq.respond(text(200, "Ready\n".into())),
-                "/-/ready" => rq.respond(text(
-                    503,
-                    "Not ready: first collection still running\n".into(),
-                )),
-                _ => rq.respond(text(
-                    404,
-                    format!("404 not found; metrics are at {}\n", self.telemetry_path),
-                )),
+            );
+        }
+        match path {
+            "/" => rq.respond(
+                Response::from_string(self.landing(&snap, &telemetry_path))
+                    .with_header(header("Content-Type", "text/html; charset=utf-8")),
+            ),
+            "/-/healthy" => rq.respond(text(200, "OK\n".into())),
+            "/-/ready" if snap.ready => rq.respond(text(200, "Ready\n".into())),
+            "/-/ready" => rq.respond(text(503, "Not ready: first collection still running\n".into())),
+            "/health" => {
+                let report = self.health.check();
+                rq.respond(text(if report.healthy { 200 } else { 503 }, report.text.clone()))
             }
-        };
-        if let Err(e) = result {
-            log::debug!("http: writing response for {path} failed: {e}");
+            _ => rq.respond(text(404, format!("404 not found; metrics are at {telemetry_path}\n"))),
         }
     }
 
-    fn landing(&self, snap: &Snapshot) -> String {
+    fn landing(&self, snap: &Snapshot, telemetry_path: &str) -> String {
         let mut rows = String::new();
         for s in &snap.sites {
             let state = match (s.first_cycle_done, s.up) {
@@ -193,20 +186,19 @@ impl Routes {
                 "<tr><td>{}</td><td>{}</td><td>{state}</td><td>{}</td><td>{}</td></tr>\n",
                 html_escape(&s.name),
                 html_escape(&s.url),
-                s.api_version
-                    .map_or_else(|| "-".to_string(), |v| v.to_string()),
+                s.api_version.map_or_else(|| "-".to_string(), |v| v.to_string()),
                 html_escape(s.last_error.as_deref().unwrap_or("")),
             );
         }
         format!(
             "<!DOCTYPE html>\n<html><head><title>NetBackup Exporter</title></head><body>\n\
              <h1>NetBackup Exporter</h1>\n<p>Version {}</p>\n\
-             <ul><li><a href=\"{p}\">Metrics</a></li><li><a href=\"/-/healthy\">Health</a></li>\
-             <li><a href=\"/-/ready\">Readiness</a></li></ul>\n\
+             <ul><li><a href=\"{p}\">Metrics</a></li><li><a href=\"/health\">NetBackup connectivity</a></li>\
+             <li><a href=\"/-/healthy\">Liveness</a></li><li><a href=\"/-/ready\">Readiness</a></li></ul>\n\
              <h2>Sites</h2>\n<table border=\"1\"><tr><th>Site</th><th>URL</th><th>State</th><th>API version</th><th>Last error</th></tr>\n{rows}</table>\n\
              </body></html>\n",
             env!("CARGO_PKG_VERSION"),
-            p = html_escape(&self.telemetry_path),
+            p = html_escape(telemetry_path),
         )
     }
 }

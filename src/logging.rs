@@ -8,12 +8,7 @@ fn logfmt_value(s: &str) -> String {
     if !s.is_empty() && !s.contains([' ', '"', '=', '\n', '\\']) {
         return s.to_string();
     }
-    format!(
-        "\"{}\"",
-        s.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n")
-    )
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
 }
 
 fn json_string(s: &str) -> String {
@@ -28,11 +23,7 @@ pub fn init(level: log::LevelFilter, format: LogFormat, log_file: Option<&str>) 
     for noisy in ["ureq", "ureq_proto", "rustls", "tiny_http"] {
         b.filter_module(
             noisy,
-            if level >= log::LevelFilter::Debug {
-                log::LevelFilter::Info
-            } else {
-                log::LevelFilter::Warn
-            },
+            if level >= log::LevelFilter::Debug { log::LevelFilter::Info } else { log::LevelFilter::Warn },
         );
     }
     b.format(move |buf, rec| {
@@ -41,34 +32,28 @@ pub fn init(level: log::LevelFilter, format: LogFormat, log_file: Option<&str>) 
         let msg = rec.args().to_string();
         match format {
             LogFormat::Logfmt => writeln!(buf, "ts={ts} level={level} msg={}", logfmt_value(&msg)),
-            LogFormat::Json => writeln!(
-                buf,
-                "{{\"ts\":\"{ts}\",\"level\":\"{level}\",\"msg\":{}}}",
-                json_string(&msg)
-            ),
+            LogFormat::Json => writeln!(buf, "{{\"ts\":\"{ts}\",\"level\":\"{level}\",\"msg\":{}}}", json_string(&msg)),
         }
     });
     let mut file_error = None;
     if let Some(path) = log_file {
-        match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
+        match std::fs::OpenOptions::new().create(true).append(true).open(path) {
             Ok(f) => {
                 b.target(env_logger::Target::Pipe(Box::new(f)));
             }
-            Err(e) => {
-                file_error = Some(format!(
-                    "cannot open server.logName {path:?} ({e}); logging to stderr"
-                ))
-            }
+            Err(e) => file_error = Some(format!("cannot open server.logName {path:?} ({e}); logging to stderr")),
         }
     }
     let _ = b.try_init();
+    set_level(level);
     if let Some(e) = file_error {
         log::warn!("{e}");
     }
+}
+
+/// Changes the log level at run time.
+pub fn set_level(level: log::LevelFilter) {
+    log::set_max_level(level);
 }
 
 #[cfg(test)]

@@ -1,45 +1,71 @@
 //! One background poller thread per NetBackup site: negotiates the API version, runs each collector when due,
-//! and publishes the site's rendered samples. A slow or dead site only ever delays itself.
+//! and publishes the site's rendered samples. A slow or dead site only ever delays itself. A reload hands a
+//! running poller new settings through its [`Control`]; it applies them between collections.
 
-use crate::collector::{Collector, Ctx};
-use crate::config::{ApiVersion, SiteConfig};
+use crate::collector::jobs::JobsCollector;
+use crate::collector::storage::StorageCollector;
+use crate::collector::{Collector, Ctx, Timings};
+use crate::config::{ApiVersion, Config, SiteConfig};
 use crate::exposition::{Fam, Samples};
 use crate::netbackup::{ApiError, Client};
 use crate::snapshot::{SiteState, Store};
 use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// A stop flag that sleeping threads can wait on.
+/// Retry delay after a failed collection, capped so a recovered site is noticed quickly.
+const RETRY_CAP: Duration = Duration::from_secs(30);
+
+static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
+
 #[derive(Default)]
-pub struct Stop {
-    stopped: Mutex<bool>,
+struct ControlState {
+    stopped: bool,
+    update: Option<Box<(SiteConfig, Timings)>>,
+}
+
+/// How the rest of the exporter talks to a running poller: stop it, or hand it new settings.
+#[derive(Default)]
+pub struct Control {
+    state: Mutex<ControlState>,
     cv: Condvar,
 }
 
-impl Stop {
+enum Wake {
+    Stopped,
+    Update(Box<(SiteConfig, Timings)>),
+    Due,
+}
+
+impl Control {
     pub fn stop(&self) {
-        *self.stopped.lock() = true;
+        self.state.lock().stopped = true;
         self.cv.notify_all();
     }
     pub fn is_stopped(&self) -> bool {
-        *self.stopped.lock()
+        self.state.lock().stopped
     }
-    /// Sleeps until `deadline` or until stopped; returns true when stopped.
-    pub fn wait_until(&self, deadline: Instant) -> bool {
-        let mut g = self.stopped.lock();
-        while !*g {
+    pub fn update(&self, site: SiteConfig, timings: Timings) {
+        self.state.lock().update = Some(Box::new((site, timings)));
+        self.cv.notify_all();
+    }
+    fn wait_until(&self, deadline: Instant) -> Wake {
+        let mut g = self.state.lock();
+        loop {
+            if g.stopped {
+                return Wake::Stopped;
+            }
+            if let Some(u) = g.update.take() {
+                return Wake::Update(u);
+            }
             if self.cv.wait_until(&mut g, deadline).timed_out() {
-                break;
+                return if g.stopped { Wake::Stopped } else { Wake::Due };
             }
         }
-        *g
     }
 }
-
-/// Retry delay after a failed collection, capped so a recovered site is noticed quickly.
-const RETRY_CAP: Duration = Duration::from_secs(30);
 
 struct Source {
     collector: Box<dyn Collector>,
@@ -49,7 +75,16 @@ struct Source {
     last_error: Option<String>,
 }
 
+/// A running poller as the reload logic sees it.
+pub struct PollerHandle {
+    pub site: SiteConfig,
+    pub control: Arc<Control>,
+    pub thread: JoinHandle<()>,
+    pub collectors: (bool, bool),
+}
+
 pub struct SitePoller {
+    owner: u64,
     site: SiteConfig,
     client: Client,
     version: Option<ApiVersion>,
@@ -59,87 +94,104 @@ pub struct SitePoller {
 }
 
 fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+fn collectors_for(config: &Config) -> Vec<Box<dyn Collector>> {
+    let t = Timings::of(&config.server);
+    let mut v: Vec<Box<dyn Collector>> = Vec::new();
+    if config.jobs_enabled {
+        v.push(Box::new(JobsCollector::new(t.collection_interval, t.job_window)));
+    }
+    if config.storage_enabled {
+        v.push(Box::new(StorageCollector::new(t.cache_ttl)));
+    }
+    v
+}
+
+/// Registers `site` in the store (dropping any data it had) and starts its poller thread.
+pub fn start(site: &SiteConfig, config: &Config, store: &Arc<Store>) -> Result<PollerHandle, String> {
+    let owner = NEXT_OWNER.fetch_add(1, Ordering::SeqCst);
+    let client = Client::new(site)?;
+    log::info!(
+        "site {}: polling {} (proxy: {}, API version: {})",
+        site.site,
+        site.base_url(),
+        client.proxy_description(),
+        site.api_version.map_or_else(|| "auto-detect".to_string(), |v| v.to_string())
+    );
+    if site.insecure_skip_verify {
+        log::warn!(
+            "site {}: insecureSkipVerify is true; the NetBackup server's TLS certificate is NOT verified",
+            site.site
+        );
+    }
+    store.add_site(owner, &site.site, &site.base_url());
+    let now = Instant::now();
+    let sources = collectors_for(config)
+        .into_iter()
+        .map(|collector| Source { collector, due: now, last_success: None, last_ok: None, last_error: None })
+        .collect();
+    let poller = SitePoller {
+        owner,
+        version: site.api_version,
+        site: site.clone(),
+        client,
+        sources,
+        store: store.clone(),
+        first_cycle_done: false,
+    };
+    let control = Arc::new(Control::default());
+    let c2 = control.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("poll-{}", site.site))
+        .spawn(move || poller.run(&c2))
+        .map_err(|e| format!("cannot start poller thread for site {}: {e}", site.site))?;
+    Ok(PollerHandle { site: site.clone(), control, thread, collectors: (config.jobs_enabled, config.storage_enabled) })
 }
 
 impl SitePoller {
-    pub fn new(
-        site: SiteConfig,
-        collectors: Vec<Box<dyn Collector>>,
-        store: Arc<Store>,
-    ) -> Result<Self, String> {
-        let client = Client::new(&site)?;
-        log::info!(
-            "site {}: polling {} (proxy: {}, API version: {})",
-            site.site,
-            site.base_url(),
-            client.proxy_description(),
-            site.api_version
-                .map_or_else(|| "auto-detect".to_string(), |v| v.to_string())
-        );
-        if site.insecure_skip_verify {
-            log::warn!("site {}: insecureSkipVerify is true; the NetBackup server's TLS certificate is NOT verified", site.site);
-        }
-        let now = Instant::now();
-        let sources = collectors
-            .into_iter()
-            .map(|collector| Source {
-                collector,
-                due: now,
-                last_success: None,
-                last_ok: None,
-                last_error: None,
-            })
-            .collect();
-        Ok(SitePoller {
-            version: site.api_version,
-            site,
-            client,
-            sources,
-            store,
-            first_cycle_done: false,
-        })
-    }
-
-    pub fn spawn(self, stop: Arc<Stop>) -> std::io::Result<JoinHandle<()>> {
-        std::thread::Builder::new()
-            .name(format!("poll-{}", self.site.site))
-            .spawn(move || self.run(&stop))
-    }
-
-    fn run(mut self, stop: &Stop) {
+    fn run(mut self, control: &Control) {
         loop {
-            self.cycle(stop);
-            let next = self
-                .sources
-                .iter()
-                .map(|s| s.due)
-                .min()
-                .unwrap_or_else(|| Instant::now() + RETRY_CAP);
-            if stop.wait_until(next) {
-                break;
+            self.cycle(control);
+            let next = self.sources.iter().map(|s| s.due).min().unwrap_or_else(|| Instant::now() + RETRY_CAP);
+            match control.wait_until(next) {
+                Wake::Stopped => break,
+                Wake::Update(u) => self.apply(u.0, u.1),
+                Wake::Due => {}
             }
         }
         log::debug!("site {}: poller stopped", self.site.site);
     }
 
+    /// Adopts reloaded settings: a new client (key, TLS, proxy, timeouts), timings, and an immediate collection.
+    fn apply(&mut self, site: SiteConfig, timings: Timings) {
+        if site != self.site {
+            match Client::new(&site) {
+                Ok(c) => {
+                    self.client = c;
+                    if site.api_version != self.site.api_version || site.api_key != self.site.api_key {
+                        self.version = site.api_version;
+                    }
+                    self.site = site;
+                }
+                Err(e) => log::error!("site {}: new settings not applied: {e}", self.site.site),
+            }
+        }
+        let now = Instant::now();
+        for s in &mut self.sources {
+            s.collector.reconfigure(&timings);
+            s.due = now;
+        }
+        log::info!("site {}: settings reloaded", self.site.site);
+    }
+
     fn fail(&self, src: &mut Source, err: &ApiError) {
         let msg = err.to_string();
         if src.last_error.as_deref() != Some(msg.as_str()) {
-            log::warn!(
-                "site {}: {} collection failed: {msg}",
-                self.site.site,
-                src.collector.source()
-            );
+            log::warn!("site {}: {} collection failed: {msg}", self.site.site, src.collector.source());
         } else {
-            log::debug!(
-                "site {}: {} collection failed again: {msg}",
-                self.site.site,
-                src.collector.source()
-            );
+            log::debug!("site {}: {} collection failed again: {msg}", self.site.site, src.collector.source());
         }
         src.last_ok = Some(false);
         src.last_error = Some(msg);
@@ -147,11 +199,9 @@ impl SitePoller {
     }
 
     /// Runs every due collector once, then publishes.
-    pub fn cycle(&mut self, stop: &Stop) {
+    fn cycle(&mut self, control: &Control) {
         let now = Instant::now();
-        let due: Vec<usize> = (0..self.sources.len())
-            .filter(|&i| self.sources[i].due <= now)
-            .collect();
+        let due: Vec<usize> = (0..self.sources.len()).filter(|&i| self.sources[i].due <= now).collect();
         if due.is_empty() {
             return;
         }
@@ -173,24 +223,16 @@ impl SitePoller {
         if let Some(version) = self.version {
             let mut sources = std::mem::take(&mut self.sources);
             for &i in &due {
-                if stop.is_stopped() {
+                if control.is_stopped() {
                     break;
                 }
                 let src = &mut sources[i];
-                let ctx = Ctx {
-                    client: &self.client,
-                    version,
-                    site: &self.site.site,
-                };
+                let ctx = Ctx { client: &self.client, version, site: &self.site.site };
                 let started = Instant::now();
                 match src.collector.collect(&ctx) {
                     Ok(()) => {
                         if src.last_ok == Some(false) {
-                            log::info!(
-                                "site {}: {} collection recovered",
-                                self.site.site,
-                                src.collector.source()
-                            );
+                            log::info!("site {}: {} collection recovered", self.site.site, src.collector.source());
                         }
                         log::debug!(
                             "site {}: {} collected in {:.3}s",
@@ -204,9 +246,7 @@ impl SitePoller {
                         src.due = Instant::now() + src.collector.interval();
                     }
                     Err(e) => {
-                        if matches!(e, ApiError::NotAcceptable { .. })
-                            && self.site.api_version.is_none()
-                        {
+                        if matches!(e, ApiError::NotAcceptable { .. }) && self.site.api_version.is_none() {
                             self.version = None; // the server was downgraded: negotiate again next time
                         }
                         self.fail(src, &e);
@@ -226,19 +266,11 @@ impl SitePoller {
         out.sample(Fam::Up, &[("site", site)], if up { 1.0 } else { 0.0 });
         for s in &self.sources {
             if let Some(t) = s.last_success {
-                out.sample(
-                    Fam::LastScrape,
-                    &[("site", site), ("source", s.collector.source())],
-                    t.floor(),
-                );
+                out.sample(Fam::LastScrape, &[("site", site), ("source", s.collector.source())], t.floor());
             }
         }
         if let Some(v) = self.version {
-            out.sample(
-                Fam::ApiVersion,
-                &[("site", site), ("version", &v.to_string())],
-                1.0,
-            );
+            out.sample(Fam::ApiVersion, &[("site", site), ("version", &v.to_string())], 1.0);
         }
         for s in &self.sources {
             s.collector.render(site, &mut out);
@@ -251,6 +283,6 @@ impl SitePoller {
             first_cycle_done: self.first_cycle_done,
             last_error: self.sources.iter().find_map(|s| s.last_error.clone()),
         };
-        self.store.publish(out, state);
+        self.store.publish(self.owner, out, state);
     }
 }

@@ -1,12 +1,12 @@
 //! The published snapshot: exposition bytes rendered once per collection plus each site's state, swapped under a lock.
 
 use crate::config::ApiVersion;
-use crate::exposition::{Families, Samples};
+use crate::exposition::{format_value, Families, Samples};
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// What the landing page and readiness probe know about one site.
+/// What the landing page, readiness and health probes know about one site.
 #[derive(Debug, Clone, Default)]
 pub struct SiteState {
     pub name: String,
@@ -26,68 +26,122 @@ pub struct Snapshot {
     pub ready: bool,
 }
 
+/// Outcome counters of configuration reloads, rendered with every snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadStatus {
+    pub last_successful: bool,
+    pub last_success_time: f64,
+    /// (trigger, result) → count.
+    pub totals: BTreeMap<(String, String), u64>,
+}
+
+struct Part {
+    /// Which poller owns this site now; publishes from a retired poller are ignored.
+    owner: u64,
+    samples: Arc<Samples>,
+    state: SiteState,
+}
+
+struct Inner {
+    families: Families,
+    parts: BTreeMap<String, Part>,
+    reload: ReloadStatus,
+}
+
 /// Per-site parts and the current snapshot built from them.
 pub struct Store {
-    families: Families,
-    prefix: String,
-    parts: Mutex<BTreeMap<String, (Arc<Samples>, SiteState)>>,
+    inner: Mutex<Inner>,
     current: RwLock<Arc<Snapshot>>,
 }
 
+fn build_info() -> String {
+    format!(
+        "# HELP nbu_exporter_build_info Build information of nbu_exporter (value always 1)\n\
+         # TYPE nbu_exporter_build_info gauge\n\
+         nbu_exporter_build_info{{version=\"{}\",revision=\"{}\"}} 1\n",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("NBU_EXPORTER_REVISION").unwrap_or("unknown")
+    )
+}
+
+fn render_reload(r: &ReloadStatus, out: &mut String) {
+    out.push_str("# HELP nbu_exporter_config_last_reload_successful 1 if the last configuration reload succeeded\n");
+    out.push_str("# TYPE nbu_exporter_config_last_reload_successful gauge\n");
+    out.push_str(&format!("nbu_exporter_config_last_reload_successful {}\n", u8::from(r.last_successful)));
+    out.push_str("# HELP nbu_exporter_config_last_reload_success_timestamp_seconds Unix time of the last successful configuration load\n");
+    out.push_str("# TYPE nbu_exporter_config_last_reload_success_timestamp_seconds gauge\n");
+    out.push_str("nbu_exporter_config_last_reload_success_timestamp_seconds ");
+    format_value(out, r.last_success_time.floor());
+    out.push('\n');
+    out.push_str(
+        "# HELP nbu_exporter_config_reloads_total Configuration reloads by trigger (signal, file, http) and result\n",
+    );
+    out.push_str("# TYPE nbu_exporter_config_reloads_total counter\n");
+    for ((trigger, result), n) in &r.totals {
+        out.push_str(&format!("nbu_exporter_config_reloads_total{{trigger=\"{trigger}\",result=\"{result}\"}} {n}\n"));
+    }
+}
+
 impl Store {
-    pub fn new(families: Families, sites: &[(String, String)]) -> Self {
-        let parts = sites
-            .iter()
-            .map(|(name, url)| {
-                let state = SiteState {
-                    name: name.clone(),
-                    url: url.clone(),
-                    ..Default::default()
-                };
-                (name.clone(), (Arc::new(Samples::default()), state))
-            })
-            .collect();
-        let prefix = format!(
-            "# HELP nbu_exporter_build_info Build information of nbu_exporter (value always 1)\n\
-             # TYPE nbu_exporter_build_info gauge\n\
-             nbu_exporter_build_info{{version=\"{}\",revision=\"{}\"}} 1\n",
-            env!("CARGO_PKG_VERSION"),
-            option_env!("NBU_EXPORTER_REVISION").unwrap_or("unknown")
-        );
+    pub fn new(families: Families, reload: ReloadStatus) -> Self {
         let store = Store {
-            families,
-            prefix,
-            parts: Mutex::new(parts),
-            current: RwLock::new(Arc::new(Snapshot {
-                body: Arc::from(&b""[..]),
-                sites: Vec::new(),
-                ready: false,
-            })),
+            inner: Mutex::new(Inner { families, parts: BTreeMap::new(), reload }),
+            current: RwLock::new(Arc::new(Snapshot { body: Arc::from(&b""[..]), sites: Vec::new(), ready: false })),
         };
-        store.rebuild(&store.parts.lock());
+        store.rebuild(&store.inner.lock());
         store
     }
 
-    /// Replaces one site's samples and state and publishes a new snapshot.
-    pub fn publish(&self, samples: Samples, state: SiteState) {
-        let mut parts = self.parts.lock();
-        parts.insert(state.name.clone(), (Arc::new(samples), state));
-        self.rebuild(&parts);
+    /// Registers (or re-registers, dropping all its data) a site owned by poller `owner`.
+    pub fn add_site(&self, owner: u64, name: &str, url: &str) {
+        let mut inner = self.inner.lock();
+        let state = SiteState { name: name.to_string(), url: url.to_string(), ..Default::default() };
+        inner.parts.insert(name.to_string(), Part { owner, samples: Arc::new(Samples::default()), state });
+        self.rebuild(&inner);
     }
 
-    fn rebuild(&self, parts: &BTreeMap<String, (Arc<Samples>, SiteState)>) {
-        let samples: Vec<&Samples> = parts.values().map(|(s, _)| s.as_ref()).collect();
-        let mut body = Vec::with_capacity(self.prefix.len() + 4096);
-        body.extend_from_slice(self.prefix.as_bytes());
-        self.families.render(&samples, &mut body);
-        let sites: Vec<SiteState> = parts.values().map(|(_, st)| st.clone()).collect();
+    /// Forgets a site and all its series.
+    pub fn remove_site(&self, name: &str) {
+        let mut inner = self.inner.lock();
+        inner.parts.remove(name);
+        self.rebuild(&inner);
+    }
+
+    /// Replaces one site's samples and state and publishes a new snapshot, if `owner` still owns the site.
+    pub fn publish(&self, owner: u64, samples: Samples, state: SiteState) {
+        let mut inner = self.inner.lock();
+        match inner.parts.get_mut(&state.name) {
+            Some(part) if part.owner == owner => {
+                part.samples = Arc::new(samples);
+                part.state = state;
+            }
+            _ => return,
+        }
+        self.rebuild(&inner);
+    }
+
+    pub fn set_families(&self, families: Families) {
+        let mut inner = self.inner.lock();
+        inner.families = families;
+        self.rebuild(&inner);
+    }
+
+    pub fn update_reload(&self, f: impl FnOnce(&mut ReloadStatus)) {
+        let mut inner = self.inner.lock();
+        f(&mut inner.reload);
+        self.rebuild(&inner);
+    }
+
+    fn rebuild(&self, inner: &Inner) {
+        let samples: Vec<&Samples> = inner.parts.values().map(|p| p.samples.as_ref()).collect();
+        let mut head = build_info();
+        render_reload(&inner.reload, &mut head);
+        let mut body = Vec::with_capacity(head.len() + 4096);
+        body.extend_from_slice(head.as_bytes());
+        inner.families.render(&samples, &mut body);
+        let sites: Vec<SiteState> = inner.parts.values().map(|p| p.state.clone()).collect();
         let ready = sites.iter().all(|s| s.first_cycle_done);
-        let snap = Arc::new(Snapshot {
-            body: Arc::from(body),
-            sites,
-            ready,
-        });
-        *self.current.write() = snap;
+        *self.current.write() = Arc::new(Snapshot { body: Arc::from(body), sites, ready });
     }
 
     /// The current snapshot (a pointer copy).

@@ -7,11 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn exporter(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nbu_exporter"))
-        .args(args)
-        .env_remove("NBU_API_KEY")
-        .output()
-        .expect("run")
+    Command::new(env!("CARGO_BIN_EXE_nbu_exporter")).args(args).env_remove("NBU_API_KEY").output().expect("run")
 }
 
 fn check(yaml: &str) -> (i32, String, String) {
@@ -31,12 +27,7 @@ fn check(yaml: &str) -> (i32, String, String) {
 fn broken_configs_give_one_line_naming_key_and_fix_and_exit_1() {
     let site = "nbuservers:\n  - site: a\n    host: nbu1\n";
     let cases = [
-        (
-            "missing apiKey",
-            site.to_string(),
-            "nbuservers[0].apiKey: missing",
-            "create an API key",
-        ),
+        ("missing apiKey", site.to_string(), "nbuservers[0].apiKey: missing", "create an API key"),
         (
             "bad duration",
             format!("server:\n  scrapingInterval: 5 minutes\n{site}    apiKey: k\n"),
@@ -49,12 +40,7 @@ fn broken_configs_give_one_line_naming_key_and_fix_and_exit_1() {
             "site \"a\" is defined more than once",
             "unique site",
         ),
-        (
-            "bad scheme",
-            format!("{site}    apiKey: k\n    scheme: ftp\n"),
-            "nbuservers[0].scheme: \"ftp\"",
-            "use https",
-        ),
+        ("bad scheme", format!("{site}    apiKey: k\n    scheme: ftp\n"), "nbuservers[0].scheme: \"ftp\"", "use https"),
         (
             "typo'd key",
             format!("{site}    apiKy: k\n"),
@@ -67,15 +53,8 @@ fn broken_configs_give_one_line_naming_key_and_fix_and_exit_1() {
         assert_eq!(code, 1, "{what}: {stderr}");
         assert!(!stdout.contains("OK"), "{what}");
         let lines: Vec<&str> = stderr.lines().collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "{what}: one line per problem, got {stderr:?}"
-        );
-        assert!(
-            lines[0].contains(key_part) && lines[0].contains(fix_part),
-            "{what}: {stderr}"
-        );
+        assert_eq!(lines.len(), 1, "{what}: one line per problem, got {stderr:?}");
+        assert!(lines[0].contains(key_part) && lines[0].contains(fix_part), "{what}: {stderr}");
     }
 }
 
@@ -87,20 +66,11 @@ fn check_config_accepts_the_shipped_file_and_warns_about_typos() {
         .env("NBU_API_KEY", "anything")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "OK\n");
-    let (code, stdout, stderr) =
-        check("server:\n  cacheTtl: 5m\nnbuservers:\n  - {host: h, apiKey: k}\n");
+    let (code, stdout, stderr) = check("server:\n  cacheTtl: 5m\nnbuservers:\n  - {host: h, apiKey: k}\n");
     assert_eq!((code, stdout.as_str()), (0, "OK\n"));
-    assert!(
-        stderr.contains("server.cacheTtl: unknown key ignored; did you mean \"cacheTTL\"?"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("server.cacheTtl: unknown key ignored; did you mean \"cacheTTL\"?"), "{stderr}");
     let out = exporter(&["--check-config", "/nonexistent/config.yaml"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config file"));
@@ -109,14 +79,9 @@ fn check_config_accepts_the_shipped_file_and_warns_about_typos() {
 #[test]
 fn version_help_and_bad_flags() {
     let out = exporter(&["--version"]);
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("nbu_exporter ")
-    );
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("nbu_exporter "));
     let out = exporter(&["--help"]);
-    assert!(
-        out.status.success()
-            && String::from_utf8_lossy(&out.stdout).contains("--web.listen-address")
-    );
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("--web.listen-address"));
     let out = exporter(&["--web.listen-adress", ":1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean --web.listen-address"));
@@ -126,24 +91,13 @@ fn version_help_and_bad_flags() {
 fn http_endpoints_and_clean_sigterm() {
     let sim = Sim::start("10.4", &[]);
     let mut exp = Exporter::start_with(
-        &config(
-            "  collectionInterval: 1s\n",
-            &[sim.site("dc1", "test-key", "")],
-        ),
-        &[
-            "--web.telemetry-path",
-            "/nbu-metrics",
-            "--log.format",
-            "json",
-        ],
+        &config("  collectionInterval: 1s\n", &[sim.site("dc1", "test-key", "")]),
+        &["--web.telemetry-path", "/nbu-metrics", "--log.format", "json"],
         &[],
     );
     exp.wait_ready();
     let (status, ct, body) = get(&exp.url("/nbu-metrics"));
-    assert_eq!(
-        (status, ct.as_str()),
-        (200, "text/plain; version=0.0.4; charset=utf-8")
-    );
+    assert_eq!((status, ct.as_str()), (200, "text/plain; version=0.0.4; charset=utf-8"));
     assert!(body.contains("nbu_exporter_build_info{version=\""));
     assert!(body.contains("nbu_up{site=\"dc1\"} 1"));
     assert_eq!(get(&exp.url("/metrics")).0, 404);
@@ -155,8 +109,7 @@ fn http_endpoints_and_clean_sigterm() {
     assert_eq!(get(&exp.url("/nope")).0, 404);
     // Every log line is one JSON object.
     for line in exp.logs.lock().unwrap().iter() {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
         assert!(v["ts"].is_string() && v["level"].is_string() && v["msg"].is_string());
     }
     // SIGTERM: stop accepting, stop pollers, exit 0.
@@ -166,10 +119,7 @@ fn http_endpoints_and_clean_sigterm() {
         if let Some(s) = exp.child.try_wait().unwrap() {
             break s;
         }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "did not exit within 10 s of SIGTERM"
-        );
+        assert!(t.elapsed() < Duration::from_secs(10), "did not exit within 10 s of SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0));
@@ -187,15 +137,9 @@ fn legacy_single_server_config_still_works() {
     );
     let exp = Exporter::start_with(&yaml, &[], &[("SIM_KEY", "test-key")]);
     exp.wait_ready();
-    assert_eq!(
-        exp.scrape().get("nbu_up", &[("site", "127.0.0.1")]),
-        Some(1.0)
-    );
+    assert_eq!(exp.scrape().get("nbu_up", &[("site", "127.0.0.1")]), Some(1.0));
     let log = exp.log_text();
-    assert!(
-        log.contains("nbuserver: the single nbuserver: block is deprecated"),
-        "{log}"
-    );
+    assert!(log.contains("nbuserver: the single nbuserver: block is deprecated"), "{log}");
     assert!(log.contains("nbuserver.domain: ignored"), "{log}");
     assert!(!log.contains("test-key"));
 }

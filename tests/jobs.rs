@@ -30,77 +30,36 @@ fn expected(truth: &Value, window_ms: i64) -> Expected {
         let end = j["endTimeMs"].as_i64().unwrap();
         let done_in_window = state == "DONE" && end >= now - window_ms;
         if state != "DONE" || done_in_window {
-            *e.state
-                .entry(key(&[("action", action), ("state", state)]))
-                .or_default() += 1.0;
+            *e.state.entry(key(&[("action", action), ("state", state)])).or_default() += 1.0;
         }
         if state == "QUEUED" {
             let reason = j["jobQueueReason"].as_i64().unwrap().to_string();
-            *e.queued
-                .entry(key(&[("action", action), ("reason", &reason)]))
-                .or_default() += 1.0;
+            *e.queued.entry(key(&[("action", action), ("reason", &reason)])).or_default() += 1.0;
         }
         if done_in_window {
             assert!(j["status"].is_i64(), "DONE jobs carry a status: {j}");
             let status = j["status"].as_i64().unwrap().to_string();
-            let k = key(&[
-                ("action", action),
-                ("policy_type", ptype),
-                ("status", &status),
-            ]);
+            let k = key(&[("action", action), ("policy_type", ptype), ("status", &status)]);
             *e.count.entry(k.clone()).or_default() += 1.0;
             *e.bytes.entry(k).or_default() += j["kilobytesTransferred"].as_f64().unwrap() * 1024.0;
-            *e.status
-                .entry(key(&[("action", action), ("status", &status)]))
-                .or_default() += 1.0;
-            *e.files
-                .entry(key(&[("action", action), ("policy_type", ptype)]))
-                .or_default() += j["numberOfFiles"].as_f64().unwrap();
+            *e.status.entry(key(&[("action", action), ("status", &status)])).or_default() += 1.0;
+            *e.files.entry(key(&[("action", action), ("policy_type", ptype)])).or_default() +=
+                j["numberOfFiles"].as_f64().unwrap();
         } else {
-            assert!(
-                state == "DONE" || j["status"].is_null(),
-                "unfinished jobs have no status: {j}"
-            );
+            assert!(state == "DONE" || j["status"].is_null(), "unfinished jobs have no status: {j}");
         }
     }
     e
 }
 
 fn assert_matches(m: &Metrics, site: &str, e: &Expected) {
-    assert!(
-        !e.count.is_empty() && !e.queued.is_empty(),
-        "the simulator must produce finished and queued jobs"
-    );
-    assert_eq!(
-        m.by_labels("nbu_jobs_count", site),
-        e.count,
-        "nbu_jobs_count"
-    );
-    assert_eq!(
-        m.by_labels("nbu_jobs_bytes", site),
-        e.bytes,
-        "nbu_jobs_bytes"
-    );
-    assert_eq!(
-        m.by_labels("nbu_status_count", site),
-        e.status,
-        "nbu_status_count"
-    );
-    assert_eq!(
-        m.by_labels("nbu_jobs_files_count", site),
-        e.files,
-        "nbu_jobs_files_count"
-    );
-    assert_eq!(
-        m.by_labels("nbu_jobs_state_count", site),
-        e.state,
-        "nbu_jobs_state_count"
-    );
-    assert_eq!(
-        m.by_labels("nbu_jobs_queued_count", site),
-        e.queued,
-        "nbu_jobs_queued_count"
-    );
+    assert!(!e.count.is_empty() && !e.queued.is_empty(), "the simulator must produce finished and queued jobs");
+    assert_eq!(m.by_labels("nbu_jobs_count", site), e.count, "nbu_jobs_count");
+    assert_eq!(m.by_labels("nbu_jobs_bytes", site), e.bytes, "nbu_jobs_bytes");
+    assert_eq!(m.by_labels("nbu_status_count", site), e.status, "nbu_status_count");
+    assert_eq!(m.by_labels("nbu_jobs_files_count", site), e.files, "nbu_jobs_files_count");
+    assert_eq!(m.by_labels("nbu_jobs_state_count", site), e.state, "nbu_jobs_state_count");
+    assert_eq!(m.by_labels("nbu_jobs_queued_count", site), e.queued, "nbu_jobs_queued_count");
 }
 
 const SERVER: &str = "  scrapingInterval: 1h\n  collectionInterval: 1s\n";
@@ -123,33 +82,18 @@ fn job_metrics_equal_simulator_truth_for_the_window() {
     let e = expected(&truth, HOUR_MS);
     assert_matches(&m, "dc1", &e);
     // Unfinished jobs (including ones stuck for hours, outside the window) are in the state counts...
-    assert!(e
-        .state
-        .keys()
-        .any(|k| k.contains(&("state".into(), "INCOMPLETE".into()))
-            || k.contains(&("state".into(), "SUSPENDED".into()))));
-    assert!(e
-        .state
-        .keys()
-        .any(|k| k.contains(&("state".into(), "ACTIVE".into()))));
+    assert!(e.state.keys().any(
+        |k| k.contains(&("state".into(), "INCOMPLETE".into())) || k.contains(&("state".into(), "SUSPENDED".into()))
+    ));
+    assert!(e.state.keys().any(|k| k.contains(&("state".into(), "ACTIVE".into()))));
     // ...and a running job's missing status is never read as 0.
-    assert!(m
-        .all("nbu_jobs_count")
-        .iter()
-        .all(|s| s.labels["status"] != "unknown"));
+    assert!(m.all("nbu_jobs_count").iter().all(|s| s.labels["status"] != "unknown"));
     // The duration histogram saw exactly the finished jobs.
-    let hist_count: f64 = m
-        .all("nbu_job_duration_seconds_count")
-        .iter()
-        .map(|s| s.value)
-        .sum();
+    let hist_count: f64 = m.all("nbu_job_duration_seconds_count").iter().map(|s| s.value).sum();
     assert_eq!(hist_count, e.count.values().sum::<f64>());
     // Counters agree with the gauges: nothing finished near the window's edge in the simulator's data.
     assert_eq!(m.by_labels("nbu_jobs_finished_total", "dc1"), e.count);
-    assert_eq!(
-        m.by_labels("nbu_jobs_transferred_bytes_total", "dc1"),
-        e.bytes
-    );
+    assert_eq!(m.by_labels("nbu_jobs_transferred_bytes_total", "dc1"), e.bytes);
 }
 
 #[test]
@@ -164,37 +108,21 @@ fn counters_never_decrease_and_never_double_count_while_jobs_progress() {
         let now = exp.scrape().by_labels("nbu_jobs_finished_total", "dc1");
         for (labels, v) in &previous {
             let current = now.get(labels).copied();
-            assert!(
-                current.is_some_and(|c| c >= *v),
-                "{labels:?} went from {v} to {current:?}"
-            );
+            assert!(current.is_some_and(|c| c >= *v), "{labels:?} went from {v} to {current:?}");
         }
         previous = now;
     }
     let last_total: f64 = previous.values().sum();
-    assert!(
-        last_total > first_total,
-        "jobs must have finished during the test ({first_total} → {last_total})"
-    );
+    assert!(last_total > first_total, "jobs must have finished during the test ({first_total} → {last_total})");
     let truth = freeze_and_settle(&sim, &exp, "dc1");
     let m = exp.scrape();
     let e = expected(&truth, HOUR_MS);
-    assert_eq!(
-        m.by_labels("nbu_jobs_finished_total", "dc1"),
-        e.count,
-        "every finished job counted exactly once"
-    );
-    assert_eq!(
-        m.by_labels("nbu_jobs_transferred_bytes_total", "dc1"),
-        e.bytes
-    );
+    assert_eq!(m.by_labels("nbu_jobs_finished_total", "dc1"), e.count, "every finished job counted exactly once");
+    assert_eq!(m.by_labels("nbu_jobs_transferred_bytes_total", "dc1"), e.bytes);
     // Incremental polling: after the first load, polls fetch only changed jobs, not the whole window.
     let polls = sim.stats()["jobs"];
     let jobs_in_window = truth["jobs"].as_array().unwrap().len() as u64;
-    assert!(
-        polls < 10 * (jobs_in_window / 100 + 1),
-        "{polls} job requests for {jobs_in_window} jobs: not incremental"
-    );
+    assert!(polls < 10 * (jobs_in_window / 100 + 1), "{polls} job requests for {jobs_in_window} jobs: not incremental");
 }
 
 #[test]
@@ -211,35 +139,10 @@ fn storage_series_skip_units_without_capacity_and_page_through_all_units() {
     assert!(sim.stats()["storage"] >= 3);
     let info = |name: &str| m.get("nbu_disk_bytes", &[("name", name), ("size", "free")]);
     assert!(info("stu_msdp_01").is_some_and(|v| v > 0.0));
-    assert_eq!(
-        info("stu_tape_lto8"),
-        None,
-        "tape units have no capacity series"
-    );
-    assert_eq!(
-        info("stu_cloud_s3"),
-        None,
-        "cloud units report no capacity: no made-up 0"
-    );
-    assert_eq!(
-        m.get("nbu_disk_capacity_bytes", &[("name", "stu_cloud_s3")]),
-        None
-    );
-    assert_eq!(
-        m.get(
-            "nbu_storage_max_fragment_size_bytes",
-            &[("name", "stu_msdp_01")]
-        ),
-        Some(51200.0 * 1048576.0)
-    );
-    assert_eq!(
-        m.get(
-            "nbu_storage_info",
-            &[("name", "stu_cloud_s3"), ("is_cloud", "true")]
-        ),
-        Some(1.0)
-    );
-    assert!(m
-        .text
-        .contains("# HELP nbu_disk_bytes Storage unit free and used bytes (cached: 5m TTL)"));
+    assert_eq!(info("stu_tape_lto8"), None, "tape units have no capacity series");
+    assert_eq!(info("stu_cloud_s3"), None, "cloud units report no capacity: no made-up 0");
+    assert_eq!(m.get("nbu_disk_capacity_bytes", &[("name", "stu_cloud_s3")]), None);
+    assert_eq!(m.get("nbu_storage_max_fragment_size_bytes", &[("name", "stu_msdp_01")]), Some(51200.0 * 1048576.0));
+    assert_eq!(m.get("nbu_storage_info", &[("name", "stu_cloud_s3"), ("is_cloud", "true")]), Some(1.0));
+    assert!(m.text.contains("# HELP nbu_disk_bytes Storage unit free and used bytes (cached: 5m TTL)"));
 }

@@ -39,9 +39,7 @@ fn forward_proxy(seen: Arc<Mutex<Vec<String>>>) -> u16 {
                 let mut client = client;
                 if method == "CONNECT" {
                     let mut up = TcpStream::connect(target).unwrap();
-                    client
-                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                        .unwrap();
+                    client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
                     let (mut c2, mut u2) = (client.try_clone().unwrap(), up.try_clone().unwrap());
                     std::thread::spawn(move || {
                         let _ = std::io::copy(&mut c2, &mut u2);
@@ -75,73 +73,35 @@ fn environment_proxy_no_proxy_none_and_explicit_proxy() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let proxy = forward_proxy(seen.clone());
     // Same simulator reached as 127.0.0.1 (proxied per environment) and as localhost (exempt through NO_PROXY).
-    let as_localhost = sim
-        .site("no-proxy", "test-key", "")
-        .replace("host: 127.0.0.1", "host: localhost");
+    let as_localhost = sim.site("no-proxy", "test-key", "").replace("host: 127.0.0.1", "host: localhost");
     let yaml = config(
         "  collectionInterval: 2s\n",
         &[
             sim.site("env", "test-key", "    connectTimeout: 2s\n"),
             as_localhost,
             sim.site("none", "test-key", "    proxy: none\n"),
-            sim.site(
-                "explicit",
-                "test-key",
-                &format!("    proxy: http://127.0.0.1:{proxy}\n"),
-            ),
+            sim.site("explicit", "test-key", &format!("    proxy: http://127.0.0.1:{proxy}\n")),
         ],
     );
     let exp = Exporter::start_with(
         &yaml,
         &[],
-        &[
-            ("HTTP_PROXY", &dead_proxy),
-            ("HTTPS_PROXY", &dead_proxy),
-            ("NO_PROXY", "localhost"),
-            ("ALL_PROXY", ""),
-        ],
+        &[("HTTP_PROXY", &dead_proxy), ("HTTPS_PROXY", &dead_proxy), ("NO_PROXY", "localhost"), ("ALL_PROXY", "")],
     );
     exp.wait_ready();
     let m = exp.scrape();
-    assert_eq!(
-        m.get("nbu_up", &[("site", "env")]),
-        Some(0.0),
-        "the environment's proxy is used by default"
-    );
-    assert_eq!(
-        m.get("nbu_up", &[("site", "no-proxy")]),
-        Some(1.0),
-        "NO_PROXY is honoured"
-    );
-    assert_eq!(
-        m.get("nbu_up", &[("site", "none")]),
-        Some(1.0),
-        "proxy: none connects directly"
-    );
-    assert_eq!(
-        m.get("nbu_up", &[("site", "explicit")]),
-        Some(1.0),
-        "{}",
-        exp.log_text()
-    );
+    assert_eq!(m.get("nbu_up", &[("site", "env")]), Some(0.0), "the environment's proxy is used by default");
+    assert_eq!(m.get("nbu_up", &[("site", "no-proxy")]), Some(1.0), "NO_PROXY is honoured");
+    assert_eq!(m.get("nbu_up", &[("site", "none")]), Some(1.0), "proxy: none connects directly");
+    assert_eq!(m.get("nbu_up", &[("site", "explicit")]), Some(1.0), "{}", exp.log_text());
     let lines = seen.lock().unwrap().clone();
     let target = format!("127.0.0.1:{}", sim.port());
     assert!(
-        lines
-            .iter()
-            .any(|l| l.contains(&target) && l.contains("/netbackup/admin/jobs"))
-            || lines
-                .iter()
-                .any(|l| l.starts_with("CONNECT") && l.contains(&target)),
+        lines.iter().any(|l| l.contains(&target) && l.contains("/netbackup/admin/jobs"))
+            || lines.iter().any(|l| l.starts_with("CONNECT") && l.contains(&target)),
         "{lines:?}"
     );
     let log = exp.log_text();
-    assert!(
-        log.contains("site env: polling") && log.contains("(from environment)"),
-        "{log}"
-    );
-    assert!(
-        log.contains("site none: polling http://127.0.0.1") && log.contains("proxy: direct"),
-        "{log}"
-    );
+    assert!(log.contains("site env: polling") && log.contains("(from environment)"), "{log}");
+    assert!(log.contains("site none: polling http://127.0.0.1") && log.contains("proxy: direct"), "{log}");
 }

@@ -23,48 +23,26 @@ fn dead_and_hung_sites_do_not_delay_a_healthy_site() {
         dead_port()
     );
     let hung_site = hung.site("hung", "test-key", "    requestTimeout: 2s\n");
-    let exp = Exporter::start(&config(
-        SERVER,
-        &[ok.site("ok", "test-key", ""), dead, hung_site],
-    ));
+    let exp = Exporter::start(&config(SERVER, &[ok.site("ok", "test-key", ""), dead, hung_site]));
     // The healthy site is up within seconds, long before the hung site's requests time out.
     let started = Instant::now();
-    wait_for(
-        Duration::from_secs(5),
-        "the healthy site's first collection",
-        || (exp.scrape().get("nbu_up", &[("site", "ok")]) == Some(1.0)).then_some(()),
-    );
+    wait_for(Duration::from_secs(5), "the healthy site's first collection", || {
+        (exp.scrape().get("nbu_up", &[("site", "ok")]) == Some(1.0)).then_some(())
+    });
     assert!(started.elapsed() < Duration::from_secs(5));
     exp.wait_ready();
     let m = exp.scrape();
     assert_eq!(m.get("nbu_up", &[("site", "dead")]), Some(0.0));
     assert_eq!(m.get("nbu_up", &[("site", "hung")]), Some(0.0));
-    assert_eq!(
-        m.get(
-            "nbu_last_scrape_timestamp_seconds",
-            &[("site", "dead"), ("source", "jobs")]
-        ),
-        None
-    );
+    assert_eq!(m.get("nbu_last_scrape_timestamp_seconds", &[("site", "dead"), ("source", "jobs")]), None);
     // While the hung site keeps timing out, the healthy site keeps refreshing every second.
     exp.wait_collections("ok", "jobs", 3);
     let log = exp.log_text();
-    assert!(
-        log.contains("site dead: jobs collection failed") && log.contains("connection refused"),
-        "{log}"
-    );
-    assert!(
-        log.contains("site hung: jobs collection failed") && log.contains("timed out"),
-        "{log}"
-    );
+    assert!(log.contains("site dead: jobs collection failed") && log.contains("connection refused"), "{log}");
+    assert!(log.contains("site hung: jobs collection failed") && log.contains("timed out"), "{log}");
     // The landing page shows each site's state and last error.
     let (_, _, page) = common::get(&exp.url("/"));
-    assert!(
-        page.contains("<td>ok</td>")
-            && page.contains("<td>up</td>")
-            && page.contains("<td>down</td>"),
-        "{page}"
-    );
+    assert!(page.contains("<td>ok</td>") && page.contains("<td>up</td>") && page.contains("<td>down</td>"), "{page}");
 }
 
 #[test]
@@ -72,36 +50,21 @@ fn a_failing_source_keeps_its_last_success_time_and_recovers() {
     let sim = Sim::start("10.4", &[]);
     let exp = Exporter::start(&config(SERVER, &[sim.site("dc1", "test-key", "")]));
     exp.wait_ready();
-    let before = exp
-        .scrape()
-        .get("nbu_last_scrape_timestamp_seconds", &[("source", "jobs")])
-        .unwrap();
+    let before = exp.scrape().get("nbu_last_scrape_timestamp_seconds", &[("source", "jobs")]).unwrap();
     sim.control("fail=503&fail_paths=jobs");
     wait_for(Duration::from_secs(10), "the failure to be logged", || {
-        exp.log_text()
-            .contains("HTTP 503 errorCode 503: The server is busy.")
-            .then_some(())
+        exp.log_text().contains("HTTP 503 errorCode 503: The server is busy.").then_some(())
     });
     std::thread::sleep(Duration::from_secs(2));
     let m = exp.scrape();
     // Storage still succeeds, so the site is up; the jobs timestamp stays at its last success, it never vanishes.
     assert_eq!(m.get("nbu_up", &[("site", "dc1")]), Some(1.0));
-    let during = m
-        .get("nbu_last_scrape_timestamp_seconds", &[("source", "jobs")])
-        .unwrap();
-    assert!(
-        during >= before && during < before + 3.0,
-        "{before} → {during}"
-    );
-    assert!(
-        !m.all("nbu_jobs_state_count").is_empty(),
-        "the last good job data stays"
-    );
+    let during = m.get("nbu_last_scrape_timestamp_seconds", &[("source", "jobs")]).unwrap();
+    assert!(during >= before && during < before + 3.0, "{before} → {during}");
+    assert!(!m.all("nbu_jobs_state_count").is_empty(), "the last good job data stays");
     sim.control("fail=0");
     exp.wait_collections("dc1", "jobs", 1);
-    assert!(exp
-        .log_text()
-        .contains("site dc1: jobs collection recovered"));
+    assert!(exp.log_text().contains("site dc1: jobs collection recovered"));
 }
 
 #[test]
@@ -114,10 +77,7 @@ fn a_wrong_api_key_gives_nbu_up_0_and_says_what_to_check() {
     assert_eq!(m.get("nbu_up", &[("site", "dc1")]), Some(0.0));
     let log = exp.log_text();
     assert!(log.contains("401 unauthorized"), "{log}");
-    assert!(
-        log.contains("check that apiKey is valid and not expired") && log.contains("RBAC"),
-        "{log}"
-    );
+    assert!(log.contains("check that apiKey is valid and not expired") && log.contains("RBAC"), "{log}");
     assert!(!log.contains(secret), "the API key must never be logged");
     assert!(!common::get(&exp.url("/")).2.contains(secret));
     // Version detection stopped at the 401: no climb down the 406 ladder with a bad key.
@@ -126,23 +86,16 @@ fn a_wrong_api_key_gives_nbu_up_0_and_says_what_to_check() {
 
 #[test]
 fn api_version_negotiation_against_each_release() {
-    for (release, version, ladder) in [
-        ("8.3", "4.0", 10u64),
-        ("10.4", "11.0", 0),
-        ("10.5", "12.0", 0),
-        ("11.2", "14.0", 0),
-    ] {
+    for (release, version, ladder) in
+        [("8.3", "4.0", 10u64), ("10.4", "11.0", 0), ("10.5", "12.0", 0), ("11.2", "14.0", 0)]
+    {
         let sim = Sim::start(release, &["--jobs-per-hour", "600", "--old-jobs", "100"]);
         let exp = Exporter::start(&config(SERVER, &[sim.site("dc1", "test-key", "")]));
         exp.wait_ready();
         sim.control("freeze=1");
         exp.wait_collections("dc1", "jobs", 2);
         let m = exp.scrape();
-        assert_eq!(
-            m.get("nbu_api_version", &[("site", "dc1"), ("version", version)]),
-            Some(1.0),
-            "{release}"
-        );
+        assert_eq!(m.get("nbu_api_version", &[("site", "dc1"), ("version", version)]), Some(1.0), "{release}");
         assert_eq!(m.get("nbu_up", &[("site", "dc1")]), Some(1.0), "{release}");
         // Every job in the window reached the store, whichever paging style the release uses.
         let truth = sim.truth();
@@ -153,26 +106,15 @@ fn api_version_negotiation_against_each_release() {
             .iter()
             .filter(|j| j["state"] != "DONE" || j["endTimeMs"].as_i64().unwrap() >= now - 3_600_000)
             .count();
-        assert_eq!(
-            m.get("nbu_exporter_jobs_in_store", &[("site", "dc1")]),
-            Some(in_window as f64),
-            "{release}"
-        );
+        assert_eq!(m.get("nbu_exporter_jobs_in_store", &[("site", "dc1")]), Some(in_window as f64), "{release}");
         let stats = sim.stats();
-        assert_eq!(
-            stats.get("not_acceptable").copied().unwrap_or(0),
-            ladder,
-            "{release}: 406 ladder steps {stats:?}"
-        );
+        assert_eq!(stats.get("not_acceptable").copied().unwrap_or(0), ladder, "{release}: 406 ladder steps {stats:?}");
         if release == "8.3" {
             // No /ping and no lastUpdateTime on 8.3: the ladder found 4.0 and every poll is a full offset walk.
             assert!(exp.log_text().contains("full poll fetched"));
             assert!(!exp.log_text().contains("incremental poll"));
         } else {
-            assert!(
-                exp.log_text().contains("incremental poll fetched"),
-                "{release}"
-            );
+            assert!(exp.log_text().contains("incremental poll fetched"), "{release}");
         }
     }
 }
@@ -180,17 +122,8 @@ fn api_version_negotiation_against_each_release() {
 #[test]
 fn a_configured_api_version_is_used_without_detection() {
     let sim = Sim::start("10.5", &[]);
-    let exp = Exporter::start(&config(
-        SERVER,
-        &[sim.site("dc1", "test-key", "    apiVersion: \"11.0\"\n")],
-    ));
+    let exp = Exporter::start(&config(SERVER, &[sim.site("dc1", "test-key", "    apiVersion: \"11.0\"\n")]));
     exp.wait_ready();
-    assert_eq!(
-        exp.scrape().get("nbu_api_version", &[("version", "11.0")]),
-        Some(1.0)
-    );
-    assert!(
-        !sim.stats().contains_key("ping"),
-        "no detection when apiVersion is configured"
-    );
+    assert_eq!(exp.scrape().get("nbu_api_version", &[("version", "11.0")]), Some(1.0));
+    assert!(!sim.stats().contains_key("ping"), "no detection when apiVersion is configured");
 }

@@ -20,11 +20,7 @@ fn openssl(dir: &Path, args: &[&str]) {
         .current_dir(dir)
         .output()
         .expect("openssl must be installed (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A test CA, a server certificate for 127.0.0.1 signed by it, and one without subjectAltName.
@@ -47,11 +43,7 @@ fn make_certs(dir: &Path) {
             "/CN=nbu-test-ca",
         ],
     );
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
     std::fs::write(dir.join("nosan.ext"), "basicConstraints=CA:FALSE\n").unwrap();
     for (name, ext) in [("srv", "san.ext"), ("nosan", "nosan.ext")] {
         openssl(
@@ -95,20 +87,15 @@ fn make_certs(dir: &Path) {
 /// Terminates TLS with `cert`/`key` and forwards each request (one per connection) to `backend`.
 fn tls_front(dir: &Path, name: &str, backend: String) -> u16 {
     let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(dir.join(format!("{name}.pem")))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        CertificateDer::pem_file_iter(dir.join(format!("{name}.pem"))).unwrap().map(Result::unwrap).collect();
     let key = PrivateKeyDer::from_pem_file(dir.join(format!("{name}.key"))).unwrap();
     let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap(),
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
     );
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -172,48 +159,25 @@ fn tls_verification_ca_file_and_skip_verify() {
     ));
     exp.wait_ready();
     let m = exp.scrape();
-    assert_eq!(
-        m.get("nbu_up", &[("site", "trusted")]),
-        Some(1.0),
-        "{}",
-        exp.log_text()
-    );
-    assert_eq!(
-        m.get("nbu_up", &[("site", "skip")]),
-        Some(1.0),
-        "{}",
-        exp.log_text()
-    );
+    assert_eq!(m.get("nbu_up", &[("site", "trusted")]), Some(1.0), "{}", exp.log_text());
+    assert_eq!(m.get("nbu_up", &[("site", "skip")]), Some(1.0), "{}", exp.log_text());
     assert_eq!(m.get("nbu_up", &[("site", "untrusted")]), Some(0.0));
     assert_eq!(m.get("nbu_up", &[("site", "nosan")]), Some(0.0));
-    assert!(m
-        .get("nbu_exporter_jobs_in_store", &[("site", "trusted")])
-        .is_some_and(|n| n > 0.0));
+    assert!(m.get("nbu_exporter_jobs_in_store", &[("site", "trusted")]).is_some_and(|n| n > 0.0));
     let log = wait_for(Duration::from_secs(5), "TLS errors in the log", || {
         let log = exp.log_text();
-        (log.contains("site untrusted: jobs collection failed")
-            && log.contains("site nosan: jobs collection failed"))
-        .then_some(log)
+        (log.contains("site untrusted: jobs collection failed") && log.contains("site nosan: jobs collection failed"))
+            .then_some(log)
     });
     let line = |site: &str| {
-        log.lines()
-            .find(|l| l.contains(&format!("site {site}: jobs collection failed")))
-            .unwrap()
-            .to_string()
+        log.lines().find(|l| l.contains(&format!("site {site}: jobs collection failed"))).unwrap().to_string()
     };
     assert!(
         line("untrusted").contains("not trusted") && line("untrusted").contains("set caFile:"),
         "{}",
         line("untrusted")
     );
-    assert!(
-        line("nosan").contains("subjectAltName"),
-        "{}",
-        line("nosan")
-    );
-    assert!(
-        log.contains("site skip: insecureSkipVerify is true"),
-        "{log}"
-    );
+    assert!(line("nosan").contains("subjectAltName"), "{}", line("nosan"));
+    assert!(log.contains("site skip: insecureSkipVerify is true"), "{log}");
     let _ = std::fs::remove_dir_all(dir);
 }

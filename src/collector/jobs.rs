@@ -24,9 +24,7 @@ use super::{Collector, Ctx};
 use crate::config::ApiVersion;
 use crate::exposition::{Fam, Histogram, Samples};
 use crate::netbackup::models::JobAttributes;
-use crate::netbackup::time::{
-    format_timestamp, now_ms, parse_duration, parse_set_timestamp, EpochMs,
-};
+use crate::netbackup::time::{format_timestamp, now_ms, parse_duration, parse_set_timestamp, EpochMs};
 use crate::netbackup::{ApiError, Paging};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -42,9 +40,7 @@ const INCREMENTAL_SINCE: ApiVersion = ApiVersion::new(10, 0);
 /// The first API version whose `/admin/jobs` pages by cursor.
 const CURSOR_SINCE: ApiVersion = ApiVersion::new(9, 0);
 /// Job duration histogram bounds in seconds: 1 min … 1 day.
-pub const DURATION_BUCKETS: &[f64] = &[
-    60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
-];
+pub const DURATION_BUCKETS: &[f64] = &[60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0];
 
 type Sym = u32;
 
@@ -167,10 +163,7 @@ impl JobsCollector {
         job.counted = counted_before;
         if !job.counted && job.state == self.done && job.end.is_none_or(|e| e >= window_start) {
             job.counted = true;
-            let t = self
-                .totals
-                .entry((job.action, job.policy_type, job.status))
-                .or_default();
+            let t = self.totals.entry((job.action, job.policy_type, job.status)).or_default();
             t.jobs += 1;
             t.bytes += job.kilobytes as f64 * 1024.0;
         }
@@ -179,24 +172,16 @@ impl JobsCollector {
 
     fn evict(&mut self, window_start: EpochMs) {
         let done = self.done;
-        self.jobs
-            .retain(|_, j| !(j.state == done && j.end.is_some_and(|e| e < window_start)));
+        self.jobs.retain(|_, j| !(j.state == done && j.end.is_some_and(|e| e < window_start)));
     }
 
     /// Applies one poll's worth of job attributes: a full load replaces the store, an incremental one upserts.
     fn apply(&mut self, pages: Vec<JobAttributes>, full: bool, now: EpochMs) {
         let window_start = self.window_start(now);
-        let old = if full {
-            std::mem::take(&mut self.jobs)
-        } else {
-            HashMap::new()
-        };
+        let old = if full { std::mem::take(&mut self.jobs) } else { HashMap::new() };
         for a in &pages {
             if let Some((id, job)) = self.record(a) {
-                let counted_before = old
-                    .get(&id)
-                    .or_else(|| self.jobs.get(&id))
-                    .is_some_and(|j| j.counted);
+                let counted_before = old.get(&id).or_else(|| self.jobs.get(&id)).is_some_and(|j| j.counted);
                 self.upsert(id, job, counted_before, window_start);
             }
         }
@@ -213,13 +198,17 @@ impl Collector for JobsCollector {
         self.interval
     }
 
+    fn reconfigure(&mut self, t: &super::Timings) {
+        self.interval = t.collection_interval;
+        self.window = t.job_window;
+    }
+
     fn collect(&mut self, ctx: &Ctx) -> Result<(), ApiError> {
         let started_local = now_ms();
         let started = Instant::now();
         let incremental_api = ctx.version >= INCREMENTAL_SINCE;
-        let full = !incremental_api
-            || self.watermark.is_none()
-            || self.last_full.is_none_or(|t| t.elapsed() >= FULL_RESYNC);
+        let full =
+            !incremental_api || self.watermark.is_none() || self.last_full.is_none_or(|t| t.elapsed() >= FULL_RESYNC);
         let filter = match self.watermark {
             Some(w) if !full => {
                 let overlap = (OVERLAP + self.last_poll).as_millis() as EpochMs;
@@ -230,11 +219,7 @@ impl Collector for JobsCollector {
                 format_timestamp(self.window_start(started_local))
             ),
         };
-        let paging = if ctx.version >= CURSOR_SINCE {
-            Paging::Cursor
-        } else {
-            Paging::Offset
-        };
+        let paging = if ctx.version >= CURSOR_SINCE { Paging::Cursor } else { Paging::Offset };
         let mut fetched = Vec::new();
         let stats = ctx.client.walk::<JobAttributes>(
             "/admin/jobs",
@@ -245,15 +230,10 @@ impl Collector for JobsCollector {
             &mut |items| fetched.extend(items.into_iter().filter_map(|it| it.attributes)),
         )?;
         if stats.items > 0 && fetched.iter().all(|a| a.job_id.is_none()) {
-            return Err(ApiError::Decode {
-                path: "/admin/jobs".into(),
-                detail: "jobs without jobId".into(),
-            });
+            return Err(ApiError::Decode { path: "/admin/jobs".into(), detail: "jobs without jobId".into() });
         }
-        let newest_update = fetched
-            .iter()
-            .filter_map(|a| a.last_update_time.as_deref().and_then(parse_set_timestamp))
-            .max();
+        let newest_update =
+            fetched.iter().filter_map(|a| a.last_update_time.as_deref().and_then(parse_set_timestamp)).max();
         log::debug!(
             "site {}: {} poll fetched {} jobs in {} pages; store holds {}",
             ctx.site,
@@ -266,11 +246,7 @@ impl Collector for JobsCollector {
         if full {
             self.last_full = Some(Instant::now());
         }
-        self.watermark = stats
-            .server_time
-            .or(newest_update)
-            .or(self.watermark)
-            .or(Some(started_local));
+        self.watermark = stats.server_time.or(newest_update).or(self.watermark).or(Some(started_local));
         self.last_poll = started.elapsed();
         Ok(())
     }
@@ -292,9 +268,7 @@ impl Collector for JobsCollector {
             if j.state != self.done || j.end.is_some_and(|e| e < window_start) {
                 continue;
             }
-            let c = count
-                .entry((j.action, j.policy_type, j.status))
-                .or_default();
+            let c = count.entry((j.action, j.policy_type, j.status)).or_default();
             c.0 += 1;
             c.1 += j.kilobytes as f64 * 1024.0;
             *status.entry((j.action, j.status)).or_default() += 1;
@@ -314,71 +288,33 @@ impl Collector for JobsCollector {
         let n = |s: Sym| self.strings.name(s);
         for (&(a, p, s), &(c, b)) in sorted(&count) {
             let st = status_label(s);
-            let labels = [
-                ("site", site),
-                ("action", n(a)),
-                ("policy_type", n(p)),
-                ("status", st.as_str()),
-            ];
+            let labels = [("site", site), ("action", n(a)), ("policy_type", n(p)), ("status", st.as_str())];
             out.sample(Fam::JobsCount, &labels, c as f64);
             out.sample(Fam::JobsBytes, &labels, b);
         }
         for (&(a, s), &c) in sorted(&status) {
             let st = status_label(s);
-            out.sample(
-                Fam::StatusCount,
-                &[("site", site), ("action", n(a)), ("status", st.as_str())],
-                c as f64,
-            );
+            out.sample(Fam::StatusCount, &[("site", site), ("action", n(a)), ("status", st.as_str())], c as f64);
         }
         for (&(a, p), &c) in sorted(&files) {
-            out.sample(
-                Fam::JobsFiles,
-                &[("site", site), ("action", n(a)), ("policy_type", n(p))],
-                c as f64,
-            );
+            out.sample(Fam::JobsFiles, &[("site", site), ("action", n(a)), ("policy_type", n(p))], c as f64);
         }
         for (&(a, s), &c) in sorted(&state) {
-            out.sample(
-                Fam::JobsState,
-                &[("site", site), ("action", n(a)), ("state", n(s))],
-                c as f64,
-            );
+            out.sample(Fam::JobsState, &[("site", site), ("action", n(a)), ("state", n(s))], c as f64);
         }
         for (&(a, r), &c) in sorted(&queued) {
             let reason = r.map_or_else(|| "unknown".to_string(), |v| v.to_string());
-            out.sample(
-                Fam::JobsQueued,
-                &[
-                    ("site", site),
-                    ("action", n(a)),
-                    ("reason", reason.as_str()),
-                ],
-                c as f64,
-            );
+            out.sample(Fam::JobsQueued, &[("site", site), ("action", n(a)), ("reason", reason.as_str())], c as f64);
         }
         for (&(a, p), &(sum, c)) in sorted(&dedup) {
-            out.sample(
-                Fam::JobsDedup,
-                &[("site", site), ("action", n(a)), ("policy_type", n(p))],
-                sum / c as f64,
-            );
+            out.sample(Fam::JobsDedup, &[("site", site), ("action", n(a)), ("policy_type", n(p))], sum / c as f64);
         }
         for (&(a, p), h) in sorted(&duration) {
-            out.histogram(
-                Fam::JobDuration,
-                &[("site", site), ("action", n(a)), ("policy_type", n(p))],
-                h,
-            );
+            out.histogram(Fam::JobDuration, &[("site", site), ("action", n(a)), ("policy_type", n(p))], h);
         }
         for (&(a, p, s), t) in sorted(&self.totals) {
             let st = status_label(s);
-            let labels = [
-                ("site", site),
-                ("action", n(a)),
-                ("policy_type", n(p)),
-                ("status", st.as_str()),
-            ];
+            let labels = [("site", site), ("action", n(a)), ("policy_type", n(p)), ("status", st.as_str())];
             out.sample(Fam::JobsFinishedTotal, &labels, t.jobs as f64);
             out.sample(Fam::JobsBytesTotal, &labels, t.bytes);
         }
@@ -398,13 +334,7 @@ mod tests {
     use super::*;
     use crate::netbackup::time::format_timestamp;
 
-    fn job(
-        id: i64,
-        state: &str,
-        status: Option<i64>,
-        end: Option<EpochMs>,
-        kb: i64,
-    ) -> JobAttributes {
+    fn job(id: i64, state: &str, status: Option<i64>, end: Option<EpochMs>, kb: i64) -> JobAttributes {
         JobAttributes {
             job_id: Some(id),
             job_type: Some("BACKUP".into()),
@@ -430,26 +360,25 @@ mod tests {
     fn counts_each_finished_job_once_and_never_reads_missing_status_as_zero() {
         let now = now_ms();
         let mut c = JobsCollector::new(Duration::from_secs(60), Duration::from_secs(3600));
-        c.apply(
-            vec![
-                job(1, "ACTIVE", None, None, 10),
-                job(2, "DONE", Some(0), Some(now - 1000), 1),
-            ],
-            true,
-            now,
-        );
+        c.apply(vec![job(1, "ACTIVE", None, None, 10), job(2, "DONE", Some(0), Some(now - 1000), 1)], true, now);
         for _ in 0..5 {
-            c.apply(
-                vec![job(2, "DONE", Some(0), Some(now - 1000), 1)],
-                false,
-                now,
-            );
+            c.apply(vec![job(2, "DONE", Some(0), Some(now - 1000), 1)], false, now);
         }
         c.apply(vec![job(1, "DONE", Some(1), Some(now), 10)], false, now);
         c.apply(vec![job(1, "DONE", Some(1), Some(now), 10)], true, now);
         let text = render(&c);
-        assert!(text.contains("nbu_jobs_finished_total{site=\"x\",action=\"BACKUP\",policy_type=\"STANDARD\",status=\"0\"} 1\n"), "{text}");
-        assert!(text.contains("nbu_jobs_finished_total{site=\"x\",action=\"BACKUP\",policy_type=\"STANDARD\",status=\"1\"} 1\n"), "{text}");
+        assert!(
+            text.contains(
+                "nbu_jobs_finished_total{site=\"x\",action=\"BACKUP\",policy_type=\"STANDARD\",status=\"0\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "nbu_jobs_finished_total{site=\"x\",action=\"BACKUP\",policy_type=\"STANDARD\",status=\"1\"} 1\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("nbu_jobs_transferred_bytes_total{site=\"x\",action=\"BACKUP\",policy_type=\"STANDARD\",status=\"1\"} 10240\n"));
         assert!(!text.contains("status=\"unknown\""));
     }
@@ -459,28 +388,11 @@ mod tests {
         let now = now_ms();
         let mut c = JobsCollector::new(Duration::from_secs(60), Duration::from_secs(3600));
         let old = now - 2 * 3600 * 1000;
-        c.apply(
-            vec![
-                job(1, "DONE", Some(0), Some(old), 1),
-                job(2, "QUEUED", None, None, 0),
-            ],
-            false,
-            now,
-        );
+        c.apply(vec![job(1, "DONE", Some(0), Some(old), 1), job(2, "QUEUED", None, None, 0)], false, now);
         let text = render(&c);
-        assert!(
-            text.contains(
-                "nbu_jobs_state_count{site=\"x\",action=\"BACKUP\",state=\"QUEUED\"} 1\n"
-            ),
-            "{text}"
-        );
+        assert!(text.contains("nbu_jobs_state_count{site=\"x\",action=\"BACKUP\",state=\"QUEUED\"} 1\n"), "{text}");
         assert!(!text.contains("state=\"DONE\""), "{text}");
-        assert!(
-            !text.contains("nbu_jobs_finished_total"),
-            "an old job is not counted: {text}"
-        );
-        assert!(text.contains(
-            "nbu_jobs_queued_count{site=\"x\",action=\"BACKUP\",reason=\"unknown\"} 1\n"
-        ));
+        assert!(!text.contains("nbu_jobs_finished_total"), "an old job is not counted: {text}");
+        assert!(text.contains("nbu_jobs_queued_count{site=\"x\",action=\"BACKUP\",reason=\"unknown\"} 1\n"));
     }
 }

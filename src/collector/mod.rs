@@ -3,7 +3,7 @@
 pub mod jobs;
 pub mod storage;
 
-use crate::config::ApiVersion;
+use crate::config::{ApiVersion, ServerConfig};
 use crate::exposition::Samples;
 use crate::netbackup::{ApiError, Client};
 use std::time::Duration;
@@ -15,12 +15,28 @@ pub struct Ctx<'a> {
     pub site: &'a str,
 }
 
+/// The server-wide timings collectors follow; a reload may change them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timings {
+    pub collection_interval: Duration,
+    pub job_window: Duration,
+    pub cache_ttl: Duration,
+}
+
+impl Timings {
+    pub fn of(s: &ServerConfig) -> Self {
+        Timings { collection_interval: s.collection_interval, job_window: s.job_window(), cache_ttl: s.cache_ttl }
+    }
+}
+
 /// One source of NetBackup data (`source` label of `nbu_last_scrape_timestamp_seconds`).
 pub trait Collector: Send {
     /// The `source` label: `jobs` or `storage`.
     fn source(&self) -> &'static str;
     /// How often this source is fetched.
     fn interval(&self) -> Duration;
+    /// Adopts new timings (after a reload) without losing collected state.
+    fn reconfigure(&mut self, t: &Timings);
     /// Fetches from NetBackup into the collector's state. On error the previous state is kept intact.
     fn collect(&mut self, ctx: &Ctx) -> Result<(), ApiError>;
     /// Writes this source's series for `site`.

@@ -16,10 +16,7 @@ pub struct StorageCollector {
 
 impl StorageCollector {
     pub fn new(ttl: Duration) -> Self {
-        StorageCollector {
-            ttl,
-            units: Vec::new(),
-        }
+        StorageCollector { ttl, units: Vec::new() }
     }
 }
 
@@ -43,6 +40,10 @@ impl Collector for StorageCollector {
 
     fn interval(&self) -> Duration {
         self.ttl
+    }
+
+    fn reconfigure(&mut self, t: &super::Timings) {
+        self.ttl = t.cache_ttl;
     }
 
     fn collect(&mut self, ctx: &Ctx) -> Result<(), ApiError> {
@@ -70,11 +71,7 @@ impl Collector for StorageCollector {
     fn render(&self, site: &str, out: &mut Samples) {
         for u in &self.units {
             let name = u.name.as_deref().unwrap_or_default();
-            let ty = u
-                .storage_server_type
-                .as_deref()
-                .or(u.storage_category.as_deref())
-                .unwrap_or_default();
+            let ty = u.storage_server_type.as_deref().or(u.storage_category.as_deref()).unwrap_or_default();
             let base = [("site", site), ("name", name), ("type", ty)];
             out.sample(
                 Fam::StorageInfo,
@@ -102,28 +99,10 @@ impl Collector for StorageCollector {
                 continue;
             }
             if let Some(v) = u.free_capacity_bytes {
-                out.sample(
-                    Fam::DiskBytes,
-                    &[
-                        ("site", site),
-                        ("name", name),
-                        ("type", ty),
-                        ("size", "free"),
-                    ],
-                    v as f64,
-                );
+                out.sample(Fam::DiskBytes, &[("site", site), ("name", name), ("type", ty), ("size", "free")], v as f64);
             }
             if let Some(v) = u.used_capacity_bytes {
-                out.sample(
-                    Fam::DiskBytes,
-                    &[
-                        ("site", site),
-                        ("name", name),
-                        ("type", ty),
-                        ("size", "used"),
-                    ],
-                    v as f64,
-                );
+                out.sample(Fam::DiskBytes, &[("site", site), ("name", name), ("type", ty), ("size", "used")], v as f64);
             }
             if let Some(v) = u.total_capacity_bytes {
                 out.sample(Fam::DiskCapacity, &base, v as f64);

@@ -14,19 +14,13 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     let mut total = 0f64;
     let mut rest = s;
     while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         if n == 0 {
             return Err(format!("expected a number at {rest:?}"));
         }
-        let value: f64 = rest[..n]
-            .parse()
-            .map_err(|_| format!("bad number {:?}", &rest[..n]))?;
+        let value: f64 = rest[..n].parse().map_err(|_| format!("bad number {:?}", &rest[..n]))?;
         rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let secs = match &rest[..u] {
             "h" => 3600.0,
             "m" => 60.0,

@@ -14,9 +14,7 @@ pub fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String
             out.push('$');
             rest = r;
         } else if let Some(body) = after.strip_prefix('{') {
-            let end = body
-                .find('}')
-                .ok_or_else(|| "unterminated ${ (add the closing })".to_string())?;
+            let end = body.find('}').ok_or_else(|| "unterminated ${ (add the closing })".to_string())?;
             let name = &body[..end];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!("invalid variable name {name:?}"));
@@ -40,10 +38,7 @@ mod tests {
     fn expands_and_reports_unset() {
         let env = |k: &str| (k == "KEY").then(|| "s3cr3t".to_string());
         assert_eq!(expand("${KEY}", &env).unwrap(), "s3cr3t");
-        assert_eq!(
-            expand("a-${KEY}-b $$5 $x", &env).unwrap(),
-            "a-s3cr3t-b $5 $x"
-        );
+        assert_eq!(expand("a-${KEY}-b $$5 $x", &env).unwrap(), "a-s3cr3t-b $5 $x");
         assert_eq!(expand("${NOPE}", &env).unwrap_err(), "NOPE");
         assert!(expand("${KEY", &env).is_err());
     }

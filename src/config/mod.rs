@@ -11,10 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// Highest NetBackup API version this exporter has been tested against.
-pub const MAX_API_VERSION: ApiVersion = ApiVersion {
-    major: 14,
-    minor: 0,
-};
+pub const MAX_API_VERSION: ApiVersion = ApiVersion { major: 14, minor: 0 };
 
 pub const DEFAULT_LISTEN_HOST: &str = "0.0.0.0";
 pub const DEFAULT_LISTEN_PORT: u16 = 2112;
@@ -31,17 +28,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Collectors this build implements.
 pub const COLLECTORS: &[&str] = &["jobs", "storage"];
 /// Collectors the Go exporter has that we accept (with a warning) but do not implement yet.
-const FOREIGN_COLLECTORS: &[&str] = &[
-    "alerts",
-    "malware",
-    "catalog",
-    "slo",
-    "tape",
-    "perclient",
-    "policies",
-    "slps",
-    "media_servers",
-];
+const FOREIGN_COLLECTORS: &[&str] =
+    &["alerts", "malware", "catalog", "slo", "tape", "perclient", "policies", "slps", "media_servers"];
 
 /// A value that must never reach a log line, error message or debug output.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,10 +64,7 @@ impl ApiVersion {
     pub fn parse(s: &str) -> Option<Self> {
         let (a, b) = s.trim().split_once('.').unwrap_or((s.trim(), "0"));
         let ok = |p: &str| !p.is_empty() && p.len() <= 4 && p.bytes().all(|c| c.is_ascii_digit());
-        (ok(a) && ok(b)).then(|| ApiVersion {
-            major: a.parse().unwrap_or(0),
-            minor: b.parse().unwrap_or(0),
-        })
+        (ok(a) && ok(b)).then(|| ApiVersion { major: a.parse().unwrap_or(0), minor: b.parse().unwrap_or(0) })
     }
 }
 
@@ -124,6 +109,7 @@ pub struct ServerConfig {
     pub collection_interval: Duration,
     pub cache_ttl: Duration,
     pub log_name: Option<String>,
+    pub log_level: log::LevelFilter,
     pub workers: usize,
 }
 
@@ -165,13 +151,7 @@ impl SiteConfig {
         } else {
             self.host.clone()
         };
-        format!(
-            "{}://{}:{}{}",
-            self.scheme,
-            host,
-            self.port,
-            self.uri.trim_end_matches('/')
-        )
+        format!("{}://{}:{}{}", self.scheme, host, self.port, self.uri.trim_end_matches('/'))
     }
 }
 
@@ -206,32 +186,25 @@ pub struct Loaded {
 
 /// Reads, parses and validates the config file at `path`.
 pub fn load(path: &str) -> Result<Loaded, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        errors: vec![format!(
-            "{path}: cannot read config file: {e}; check the path given to --config.file"
-        )],
-    })?;
-    parse_str(&text, &|k| std::env::var(k).ok())
+    parse_str(&read(path)?, &|k| std::env::var(k).ok())
+}
+
+/// Reads the config file's text.
+pub fn read(path: &str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
+        errors: vec![format!("{path}: cannot read config file: {e}; check the path given to --config.file")],
+    })
 }
 
 /// Parses and validates YAML text; `env` resolves `${VAR}` references.
 pub fn parse_str(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
     let root: Value = serde_yaml::from_str(text).map_err(|e| ConfigError {
-        errors: vec![format!(
-            "config is not valid YAML: {e}; fix the syntax at the position shown"
-        )],
+        errors: vec![format!("config is not valid YAML: {e}; fix the syntax at the position shown")],
     })?;
-    let mut p = Parser {
-        errors: Vec::new(),
-        warnings: Vec::new(),
-        env,
-    };
+    let mut p = Parser { errors: Vec::new(), warnings: Vec::new(), env };
     let config = p.config(&root);
     if p.errors.is_empty() {
-        Ok(Loaded {
-            config,
-            warnings: p.warnings,
-        })
+        Ok(Loaded { config, warnings: p.warnings })
     } else {
         Err(ConfigError { errors: p.errors })
     }
@@ -267,6 +240,17 @@ pub fn nearest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
         .map(|(_, k)| k)
 }
 
+/// `debug`, `info`, `warn`/`warning` or `error`.
+pub fn parse_log_level(s: &str) -> Option<log::LevelFilter> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "debug" => Some(log::LevelFilter::Debug),
+        "info" => Some(log::LevelFilter::Info),
+        "warn" | "warning" => Some(log::LevelFilter::Warn),
+        "error" => Some(log::LevelFilter::Error),
+        _ => None,
+    }
+}
+
 /// Reads the certificates of a PEM bundle; an unreadable file or one without certificates is an error.
 pub fn load_ca_file(path: &str) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
     let pem = std::fs::read(path).map_err(|e| format!("cannot be read ({e})"))?;
@@ -298,9 +282,7 @@ fn show(v: &Value) -> String {
     match v {
         Value::String(s) => format!("{s:?}"),
         Value::Null => "null".into(),
-        other => serde_yaml::to_string(other)
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default(),
+        other => serde_yaml::to_string(other).map(|s| s.trim().to_string()).unwrap_or_default(),
     }
 }
 
@@ -327,10 +309,7 @@ impl Parser<'_> {
             other => {
                 self.err(
                     path,
-                    format_args!(
-                        "expected a mapping of keys, found {}; indent the keys under {path}:",
-                        show(other)
-                    ),
+                    format_args!("expected a mapping of keys, found {}; indent the keys under {path}:", show(other)),
                 );
                 return None;
             }
@@ -350,16 +329,12 @@ impl Parser<'_> {
             let mut all: Vec<&str> = known.to_vec();
             all.extend(ignored.iter().map(|(k, _)| *k));
             match nearest(key, &all) {
-                Some(s) => self.warn(
-                    &format!("{path}.{key}"),
-                    format_args!("unknown key ignored; did you mean {s:?}?"),
-                ),
+                Some(s) => {
+                    self.warn(&format!("{path}.{key}"), format_args!("unknown key ignored; did you mean {s:?}?"))
+                }
                 None => self.warn(
                     &format!("{path}.{key}"),
-                    format_args!(
-                        "unknown key ignored; valid keys here are: {}",
-                        known.join(", ")
-                    ),
+                    format_args!("unknown key ignored; valid keys here are: {}", known.join(", ")),
                 ),
             }
         }
@@ -367,12 +342,7 @@ impl Parser<'_> {
     }
 
     /// A string scalar with `${VAR}` expanded; numbers and booleans are accepted as their text.
-    fn string(
-        &mut self,
-        map: Option<&serde_yaml::Mapping>,
-        key: &str,
-        path: &str,
-    ) -> Option<String> {
+    fn string(&mut self, map: Option<&serde_yaml::Mapping>, key: &str, path: &str) -> Option<String> {
         let v = map?.get(key)?;
         let path = format!("{path}.{key}");
         let raw = match v {
@@ -381,10 +351,7 @@ impl Parser<'_> {
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
             other => {
-                self.err(
-                    &path,
-                    format_args!("expected a single value, found {}", show(other)),
-                );
+                self.err(&path, format_args!("expected a single value, found {}", show(other)));
                 return None;
             }
         };
@@ -395,24 +362,13 @@ impl Parser<'_> {
                 None
             }
             Err(msg) => {
-                self.err(
-                    &path,
-                    format_args!(
-                        "{msg} in {raw:?}; write ${{NAME}} for a variable or $$ for a literal $"
-                    ),
-                );
+                self.err(&path, format_args!("{msg} in {raw:?}; write ${{NAME}} for a variable or $$ for a literal $"));
                 None
             }
         }
     }
 
-    fn duration(
-        &mut self,
-        map: Option<&serde_yaml::Mapping>,
-        key: &str,
-        path: &str,
-        default: Duration,
-    ) -> Duration {
+    fn duration(&mut self, map: Option<&serde_yaml::Mapping>, key: &str, path: &str, default: Duration) -> Duration {
         let Some(s) = self.string(map, key, path) else {
             return default;
         };
@@ -420,10 +376,7 @@ impl Parser<'_> {
             Ok(d) if d.is_zero() => {
                 self.err(
                     &format!("{path}.{key}"),
-                    format_args!(
-                        "{s:?} must be greater than zero; use e.g. \"{}\"",
-                        duration::format(default)
-                    ),
+                    format_args!("{s:?} must be greater than zero; use e.g. \"{}\"", duration::format(default)),
                 );
                 default
             }
@@ -431,29 +384,24 @@ impl Parser<'_> {
             Err(why) => {
                 self.err(
                     &format!("{path}.{key}"),
-                    format_args!(
-                        "{s:?} is not a duration ({why}); use e.g. \"5m\", \"1h30m\" or \"30s\""
-                    ),
+                    format_args!("{s:?} is not a duration ({why}); use e.g. \"5m\", \"1h30m\" or \"30s\""),
                 );
                 default
             }
         }
     }
 
-    fn port(
-        &mut self,
-        map: Option<&serde_yaml::Mapping>,
-        key: &str,
-        path: &str,
-        default: u16,
-    ) -> u16 {
+    fn port(&mut self, map: Option<&serde_yaml::Mapping>, key: &str, path: &str, default: u16) -> u16 {
         let Some(s) = self.string(map, key, path) else {
             return default;
         };
         match s.trim().parse::<u16>() {
             Ok(p) if p > 0 => p,
             _ => {
-                self.err(&format!("{path}.{key}"), format_args!("{s:?} is not a TCP port; use a number from 1 to 65535 (NetBackup listens on 1556)"));
+                self.err(
+                    &format!("{path}.{key}"),
+                    format_args!("{s:?} is not a TCP port; use a number from 1 to 65535 (NetBackup listens on 1556)"),
+                );
                 default
             }
         }
@@ -467,10 +415,7 @@ impl Parser<'_> {
             "true" | "yes" | "on" | "1" => true,
             "false" | "no" | "off" | "0" | "" => false,
             _ => {
-                self.err(
-                    &format!("{path}.{key}"),
-                    format_args!("{s:?} is not a boolean; use true or false"),
-                );
+                self.err(&format!("{path}.{key}"), format_args!("{s:?} is not a boolean; use true or false"));
                 false
             }
         }
@@ -478,26 +423,18 @@ impl Parser<'_> {
 
     fn config(&mut self, root: &Value) -> Config {
         const TOP: &[&str] = &["server", "nbuserver", "nbuservers", "collectors"];
-        const TOP_IGNORED: &[(&str, &str)] = &[(
-            "opentelemetry",
-            "OpenTelemetry tracing is not part of this exporter; remove the block",
-        )];
+        const TOP_IGNORED: &[(&str, &str)] =
+            &[("opentelemetry", "OpenTelemetry tracing is not part of this exporter; remove the block")];
         let top = match root {
             Value::Null => {
-                self.err(
-                    "config",
-                    "the file is empty; start from the shipped config.yaml",
-                );
+                self.err("config", "the file is empty; start from the shipped config.yaml");
                 None
             }
             v => self.mapping(v, "config", TOP, TOP_IGNORED),
         };
         let server = self.server(top.and_then(|m| m.get("server")));
         let mut sites = Vec::new();
-        if let Some(legacy) = top
-            .and_then(|m| m.get("nbuserver"))
-            .filter(|v| !v.is_null())
-        {
+        if let Some(legacy) = top.and_then(|m| m.get("nbuserver")).filter(|v| !v.is_null()) {
             self.warn("nbuserver", "the single nbuserver: block is deprecated; move it into a list under nbuservers: (it is used as one site named after its host)");
             if let Some(site) = self.site(legacy, "nbuserver", true) {
                 sites.push(site);
@@ -512,13 +449,16 @@ impl Parser<'_> {
                     }
                 }
             }
-            Some(other) => self.err("nbuservers", format_args!("expected a list of servers, found {}; write each server as a \"- site: …\" item", show(other))),
+            Some(other) => self.err(
+                "nbuservers",
+                format_args!(
+                    "expected a list of servers, found {}; write each server as a \"- site: …\" item",
+                    show(other)
+                ),
+            ),
         }
         if sites.is_empty() && self.errors.is_empty() {
-            self.err(
-                "nbuservers",
-                "no NetBackup server configured; add at least one entry with site, host and apiKey",
-            );
+            self.err("nbuservers", "no NetBackup server configured; add at least one entry with site, host and apiKey");
         }
         let mut seen: Vec<&str> = Vec::new();
         let mut dupes = Vec::new();
@@ -531,19 +471,11 @@ impl Parser<'_> {
         for d in dupes {
             self.err(
                 "nbuservers",
-                format_args!(
-                    "site {d:?} is defined more than once; give every server a unique site: name"
-                ),
+                format_args!("site {d:?} is defined more than once; give every server a unique site: name"),
             );
         }
-        let (jobs_enabled, storage_enabled) =
-            self.collectors(top.and_then(|m| m.get("collectors")));
-        Config {
-            server,
-            sites,
-            jobs_enabled,
-            storage_enabled,
-        }
+        let (jobs_enabled, storage_enabled) = self.collectors(top.and_then(|m| m.get("collectors")));
+        Config { server, sites, jobs_enabled, storage_enabled }
     }
 
     fn server(&mut self, v: Option<&Value>) -> ServerConfig {
@@ -555,46 +487,52 @@ impl Parser<'_> {
             "collectionInterval",
             "cacheTTL",
             "logName",
+            "logLevel",
             "workers",
         ];
         const IGNORED: &[(&str, &str)] = &[];
         let map = v.and_then(|v| self.mapping(v, "server", KEYS, IGNORED));
         let p = "server";
-        let host = self
-            .string(map, "host", p)
-            .unwrap_or_else(|| DEFAULT_LISTEN_HOST.into());
+        let host = self.string(map, "host", p).unwrap_or_else(|| DEFAULT_LISTEN_HOST.into());
         let port = self.port(map, "port", p, DEFAULT_LISTEN_PORT);
-        let telemetry_path = self
-            .string(map, "uri", p)
-            .unwrap_or_else(|| DEFAULT_TELEMETRY_PATH.into());
-        if !telemetry_path.starts_with('/')
-            || telemetry_path == "/"
-            || telemetry_path.starts_with("/-/")
-        {
+        let telemetry_path = self.string(map, "uri", p).unwrap_or_else(|| DEFAULT_TELEMETRY_PATH.into());
+        if !telemetry_path.starts_with('/') || telemetry_path == "/" || telemetry_path.starts_with("/-/") {
             self.err(
                 "server.uri",
+                format_args!("{telemetry_path:?} cannot serve metrics; use a path such as \"/metrics\""),
+            );
+        }
+        let scraping_interval = self.duration(map, "scrapingInterval", p, DEFAULT_SCRAPING_INTERVAL);
+        let collection_interval = self.duration(map, "collectionInterval", p, DEFAULT_COLLECTION_INTERVAL);
+        let cache_ttl = self.duration(map, "cacheTTL", p, DEFAULT_CACHE_TTL);
+        if cache_ttl > Duration::from_secs(300) {
+            self.warn(
+                "server.cacheTTL",
                 format_args!(
-                    "{telemetry_path:?} cannot serve metrics; use a path such as \"/metrics\""
+                    "{} exceeds Prometheus's 5-minute staleness; storage series can only be as fresh as the TTL",
+                    duration::format(cache_ttl)
                 ),
             );
         }
-        let scraping_interval =
-            self.duration(map, "scrapingInterval", p, DEFAULT_SCRAPING_INTERVAL);
-        let collection_interval =
-            self.duration(map, "collectionInterval", p, DEFAULT_COLLECTION_INTERVAL);
-        let cache_ttl = self.duration(map, "cacheTTL", p, DEFAULT_CACHE_TTL);
-        if cache_ttl > Duration::from_secs(300) {
-            self.warn("server.cacheTTL", format_args!("{} exceeds Prometheus's 5-minute staleness; storage series can only be as fresh as the TTL", duration::format(cache_ttl)));
-        }
-        let log_name = self
-            .string(map, "logName", p)
-            .filter(|s| !s.trim().is_empty());
+        let log_name = self.string(map, "logName", p).filter(|s| !s.trim().is_empty());
+        let log_level = match self.string(map, "logLevel", p) {
+            None => log::LevelFilter::Info,
+            Some(s) => parse_log_level(&s).unwrap_or_else(|| {
+                self.err("server.logLevel", format_args!("{s:?} is not a log level; use debug, info, warn or error"));
+                log::LevelFilter::Info
+            }),
+        };
         let workers = match self.string(map, "workers", p) {
             None => DEFAULT_WORKERS,
             Some(s) => match s.trim().parse::<usize>() {
                 Ok(n) if (1..=64).contains(&n) => n,
                 _ => {
-                    self.err("server.workers", format_args!("{s:?} is not a worker count; use a number from 1 to 64 (default {DEFAULT_WORKERS})"));
+                    self.err(
+                        "server.workers",
+                        format_args!(
+                            "{s:?} is not a worker count; use a number from 1 to 64 (default {DEFAULT_WORKERS})"
+                        ),
+                    );
                     DEFAULT_WORKERS
                 }
             },
@@ -607,6 +545,7 @@ impl Parser<'_> {
             collection_interval,
             cache_ttl,
             log_name,
+            log_level,
             workers,
         }
     }
@@ -629,10 +568,7 @@ impl Parser<'_> {
         const IGNORED: &[(&str, &str)] = &[
             ("domain", "login domains are not used with API keys"),
             ("domainType", "login domains are not used with API keys"),
-            (
-                "contentType",
-                "the media type is negotiated from apiVersion",
-            ),
+            ("contentType", "the media type is negotiated from apiVersion"),
         ];
         let before = self.errors.len();
         let map = self.mapping(v, path, KEYS, IGNORED);
@@ -643,38 +579,45 @@ impl Parser<'_> {
         let host = self.string(map, "host", path).unwrap_or_default();
         if host.trim().is_empty() {
             let hint = typo_of(map, "host", KEYS);
-            self.err(&format!("{path}.host"), format_args!("missing{hint}; set it to the NetBackup primary server's name, e.g. host: nbu-primary.example.com"));
+            self.err(
+                &format!("{path}.host"),
+                format_args!(
+                    "missing{hint}; set it to the NetBackup primary server's name, e.g. host: nbu-primary.example.com"
+                ),
+            );
         } else if host.contains("://") || host.contains('/') {
-            self.err(&format!("{path}.host"), format_args!("{host:?} must be a host name or address only; put the scheme in scheme: and the path in uri:"));
+            self.err(
+                &format!("{path}.host"),
+                format_args!(
+                    "{host:?} must be a host name or address only; put the scheme in scheme: and the path in uri:"
+                ),
+            );
         }
         let site = match self.string(map, "site", path) {
             Some(s) if !s.trim().is_empty() => s,
             _ if legacy || !host.is_empty() => host.clone(),
             _ => String::new(),
         };
-        let scheme = match self
-            .string(map, "scheme", path)
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-        {
+        let scheme = match self.string(map, "scheme", path).as_deref().map(str::to_ascii_lowercase) {
             None => Scheme::Https,
             Some(s) if s == "https" => Scheme::Https,
             Some(s) if s == "http" => Scheme::Http,
             Some(s) => {
-                self.err(&format!("{path}.scheme"), format_args!("{s:?} is not supported; use https (NetBackup's REST API) or http (the bundled simulator)"));
+                self.err(
+                    &format!("{path}.scheme"),
+                    format_args!(
+                        "{s:?} is not supported; use https (NetBackup's REST API) or http (the bundled simulator)"
+                    ),
+                );
                 Scheme::Https
             }
         };
         let port = self.port(map, "port", path, DEFAULT_NBU_PORT);
-        let uri = self
-            .string(map, "uri", path)
-            .unwrap_or_else(|| DEFAULT_NBU_URI.into());
+        let uri = self.string(map, "uri", path).unwrap_or_else(|| DEFAULT_NBU_URI.into());
         if !uri.starts_with('/') {
             self.err(
                 &format!("{path}.uri"),
-                format_args!(
-                    "{uri:?} must start with /; NetBackup's API lives under \"/netbackup\""
-                ),
+                format_args!("{uri:?} must start with /; NetBackup's API lives under \"/netbackup\""),
             );
         }
         let api_key_given = map.is_some_and(|m| m.get("apiKey").is_some_and(|v| !v.is_null()));
@@ -683,27 +626,30 @@ impl Parser<'_> {
             let hint = typo_of(map, "apiKey", KEYS);
             self.err(&format!("{path}.apiKey"), format_args!("missing{hint}; create an API key in the NetBackup web UI and set apiKey: \"${{NBU_API_KEY}}\" with the key in that environment variable"));
         } else if api_key.trim().is_empty() && self.errors.len() == before {
-            self.err(&format!("{path}.apiKey"), "is empty; set it to the NetBackup API key (an empty environment variable also counts)");
+            self.err(
+                &format!("{path}.apiKey"),
+                "is empty; set it to the NetBackup API key (an empty environment variable also counts)",
+            );
         }
         let api_version = match self.string(map, "apiVersion", path) {
             None => None,
             Some(s) if s.trim().is_empty() => None,
-            Some(s) => match ApiVersion::parse(&s) {
-                Some(v) if v > MAX_API_VERSION => {
-                    self.warn(&format!("{path}.apiVersion"), format_args!("{v} is newer than the highest version this exporter was tested with ({MAX_API_VERSION})"));
-                    Some(v)
+            Some(s) => {
+                match ApiVersion::parse(&s) {
+                    Some(v) if v > MAX_API_VERSION => {
+                        self.warn(&format!("{path}.apiVersion"), format_args!("{v} is newer than the highest version this exporter was tested with ({MAX_API_VERSION})"));
+                        Some(v)
+                    }
+                    Some(v) => Some(v),
+                    None => {
+                        self.err(&format!("{path}.apiVersion"), format_args!("{s:?} is not an API version; use MAJOR.MINOR such as \"13.0\", or remove it to detect the version"));
+                        None
+                    }
                 }
-                Some(v) => Some(v),
-                None => {
-                    self.err(&format!("{path}.apiVersion"), format_args!("{s:?} is not an API version; use MAJOR.MINOR such as \"13.0\", or remove it to detect the version"));
-                    None
-                }
-            },
+            }
         };
         let insecure_skip_verify = self.boolean(map, "insecureSkipVerify", path);
-        let ca_file = self
-            .string(map, "caFile", path)
-            .filter(|s| !s.trim().is_empty());
+        let ca_file = self.string(map, "caFile", path).filter(|s| !s.trim().is_empty());
         if let Some(f) = &ca_file {
             if let Err(why) = load_ca_file(f) {
                 self.err(&format!("{path}.caFile"), format_args!("{f:?} {why}; point it at the PEM file of the NetBackup web-service CA (GET /netbackup/security/cacert)"));
@@ -711,21 +657,16 @@ impl Parser<'_> {
         }
         let proxy = match self.string(map, "proxy", path) {
             None => ProxySetting::Environment,
-            Some(s) if s.trim().is_empty() || s.eq_ignore_ascii_case("env") => {
-                ProxySetting::Environment
-            }
-            Some(s) if s.eq_ignore_ascii_case("none") || s.eq_ignore_ascii_case("direct") => {
-                ProxySetting::Direct
-            }
-            Some(s)
-                if s.starts_with("http://")
-                    || s.starts_with("https://")
-                    || s.starts_with("socks5://") =>
-            {
+            Some(s) if s.trim().is_empty() || s.eq_ignore_ascii_case("env") => ProxySetting::Environment,
+            Some(s) if s.eq_ignore_ascii_case("none") || s.eq_ignore_ascii_case("direct") => ProxySetting::Direct,
+            Some(s) if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("socks5://") => {
                 ProxySetting::Url(s)
             }
             Some(_) => {
-                self.err(&format!("{path}.proxy"), "not a proxy URL; use http://host:port, none (direct), or leave it out to use HTTPS_PROXY/NO_PROXY");
+                self.err(
+                    &format!("{path}.proxy"),
+                    "not a proxy URL; use http://host:port, none (direct), or leave it out to use HTTPS_PROXY/NO_PROXY",
+                );
                 ProxySetting::Environment
             }
         };
@@ -734,9 +675,7 @@ impl Parser<'_> {
         if !site.is_empty() && !site.chars().all(|c| c.is_ascii_graphic()) {
             self.err(
                 &format!("{path}.site"),
-                format_args!(
-                    "{site:?} contains spaces or control characters; use a short name such as dc1"
-                ),
+                format_args!("{site:?} contains spaces or control characters; use a short name such as dc1"),
             );
         }
         (self.errors.len() == before).then(|| SiteConfig {
@@ -763,10 +702,7 @@ impl Parser<'_> {
         let Value::Mapping(map) = v else {
             self.err(
                 "collectors",
-                format_args!(
-                    "expected a mapping such as \"jobs: {{enabled: true}}\", found {}",
-                    show(v)
-                ),
+                format_args!("expected a mapping such as \"jobs: {{enabled: true}}\", found {}", show(v)),
             );
             return (jobs, storage);
         };
@@ -777,27 +713,14 @@ impl Parser<'_> {
                 Value::Bool(b) => *b,
                 Value::Null => true,
                 Value::Mapping(m) => {
-                    for key in m
-                        .keys()
-                        .filter_map(Value::as_str)
-                        .filter(|k| *k != "enabled")
-                    {
-                        self.warn(
-                            &format!("{path}.{key}"),
-                            "option not supported by this exporter; ignored",
-                        );
+                    for key in m.keys().filter_map(Value::as_str).filter(|k| *k != "enabled") {
+                        self.warn(&format!("{path}.{key}"), "option not supported by this exporter; ignored");
                     }
                     let m = Some(m);
                     m.and_then(|m| m.get("enabled")).is_none() || self.boolean(m, "enabled", &path)
                 }
                 other => {
-                    self.err(
-                        &path,
-                        format_args!(
-                            "expected true/false or {{enabled: true}}, found {}",
-                            show(other)
-                        ),
-                    );
+                    self.err(&path, format_args!("expected true/false or {{enabled: true}}, found {}", show(other)));
                     continue;
                 }
             };
@@ -806,24 +729,13 @@ impl Parser<'_> {
                 "storage" => storage = enabled,
                 n if FOREIGN_COLLECTORS.contains(&n) => {
                     if enabled {
-                        self.warn(
-                            &path,
-                            "this collector is not available in this exporter yet; ignored",
-                        );
+                        self.warn(&path, "this collector is not available in this exporter yet; ignored");
                     }
                 }
                 n => match nearest(n, &[COLLECTORS, FOREIGN_COLLECTORS].concat()) {
-                    Some(s) => self.warn(
-                        &path,
-                        format_args!("unknown collector ignored; did you mean {s:?}?"),
-                    ),
-                    None => self.warn(
-                        &path,
-                        format_args!(
-                            "unknown collector ignored; available: {}",
-                            COLLECTORS.join(", ")
-                        ),
-                    ),
+                    Some(s) => self.warn(&path, format_args!("unknown collector ignored; did you mean {s:?}?")),
+                    None => self
+                        .warn(&path, format_args!("unknown collector ignored; available: {}", COLLECTORS.join(", "))),
                 },
             }
         }
@@ -867,14 +779,23 @@ mod tests {
         let cases = [
             ("nbuservers:\n  - site: a\n    host: h\n", "nbuservers[0].apiKey: missing"),
             ("nbuservers:\n  - {site: a, host: h, apiKey: k, scheme: ftp}\n", "nbuservers[0].scheme: \"ftp\""),
-            ("server: {scrapingInterval: 5x}\nnbuservers:\n  - {host: h, apiKey: k}\n", "server.scrapingInterval: \"5x\""),
-            ("nbuservers:\n  - {site: a, host: h, apiKey: k}\n  - {site: a, host: g, apiKey: k}\n", "site \"a\" is defined more than once"),
+            (
+                "server: {scrapingInterval: 5x}\nnbuservers:\n  - {host: h, apiKey: k}\n",
+                "server.scrapingInterval: \"5x\"",
+            ),
+            (
+                "nbuservers:\n  - {site: a, host: h, apiKey: k}\n  - {site: a, host: g, apiKey: k}\n",
+                "site \"a\" is defined more than once",
+            ),
             ("nbuservers:\n  - {host: h, apiKey: \"${MISSING}\"}\n", "environment variable MISSING is not set"),
             ("nbuservers:\n  - {host: h, apiKey: k, port: 99999}\n", "nbuservers[0].port: \"99999\""),
             ("nbuservers:\n  - {host: \"https://h\", apiKey: k}\n", "must be a host name"),
             ("nbuservers:\n  - {host: h, apiKey: k, apiVersion: latest}\n", "apiVersion: \"latest\""),
             ("nbuservers:\n  - {host: h, apiKy: k}\n", "apiKey: missing (found \"apiKy\": a typo of apiKey?)"),
-            ("nbuservers:\n  - {host: h, apiKey: k, caFile: /nonexistent.pem}\n", "caFile: \"/nonexistent.pem\" cannot be read"),
+            (
+                "nbuservers:\n  - {host: h, apiKey: k, caFile: /nonexistent.pem}\n",
+                "caFile: \"/nonexistent.pem\" cannot be read",
+            ),
             ("nbuservers:\n  - {host: h, apiKey: k, caFile: /etc/hostname}\n", "holds no PEM certificate"),
             ("", "empty"),
             ("server: [\n", "not valid YAML"),
@@ -889,31 +810,17 @@ mod tests {
     fn typo_is_a_warning_with_suggestion() {
         let l = parse("server:\n  scrapingIntervall: 5m\nnbuservers:\n  - {host: h, apiKey: k, insecureSkipVerfy: true}\ncollectors:\n  storge: {enabled: true}\n  alerts: {enabled: true}\n").unwrap();
         let w = l.warnings.join("\n");
-        assert!(
-            w.contains(
-                "server.scrapingIntervall: unknown key ignored; did you mean \"scrapingInterval\"?"
-            ),
-            "{w}"
-        );
+        assert!(w.contains("server.scrapingIntervall: unknown key ignored; did you mean \"scrapingInterval\"?"), "{w}");
         assert!(w.contains("did you mean \"insecureSkipVerify\""), "{w}");
-        assert!(
-            w.contains("collectors.storge: unknown collector ignored; did you mean \"storage\"?"),
-            "{w}"
-        );
-        assert!(
-            w.contains("collectors.alerts: this collector is not available"),
-            "{w}"
-        );
+        assert!(w.contains("collectors.storge: unknown collector ignored; did you mean \"storage\"?"), "{w}");
+        assert!(w.contains("collectors.alerts: this collector is not available"), "{w}");
     }
 
     #[test]
     fn numeric_values_and_defaults() {
         let l = parse("nbuservers:\n  - {site: dc1, host: h, apiKey: k, port: 1556, apiVersion: 12.0}\ncollectors:\n  storage: false\n").unwrap();
         let s = &l.config.sites[0];
-        assert_eq!(
-            (s.port, s.api_version),
-            (1556, Some(ApiVersion::new(12, 0)))
-        );
+        assert_eq!((s.port, s.api_version), (1556, Some(ApiVersion::new(12, 0))));
         assert_eq!(s.base_url(), "https://h:1556/netbackup");
         assert!(l.config.jobs_enabled && !l.config.storage_enabled);
         assert_eq!(l.config.server.listen_address(), "0.0.0.0:2112");

@@ -37,12 +37,7 @@ pub enum ApiError {
     /// 406: the server does not speak this API version.
     NotAcceptable { path: String, version: ApiVersion },
     /// Any other non-2xx answer, with NetBackup's error envelope when present.
-    Status {
-        path: String,
-        status: u16,
-        code: Option<i64>,
-        message: Option<String>,
-    },
+    Status { path: String, status: u16, code: Option<i64>, message: Option<String> },
     /// A 2xx answer whose body is not what the API documents.
     Decode { path: String, detail: String },
 }
@@ -103,11 +98,7 @@ pub fn encode_component(s: &str) -> String {
 }
 
 fn query_string(query: &[(&str, String)]) -> String {
-    query
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    query.iter().map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v))).collect::<Vec<_>>().join("&")
 }
 
 /// How a list endpoint pages.
@@ -141,17 +132,15 @@ impl Client {
         let proxy = match &site.proxy {
             ProxySetting::Environment => ureq::Proxy::try_from_env(),
             ProxySetting::Direct => None,
-            ProxySetting::Url(u) => Some(
-                ureq::Proxy::new(u)
-                    .map_err(|e| format!("site {}: proxy {u:?} is not usable: {e}", site.site))?,
-            ),
+            ProxySetting::Url(u) => {
+                Some(ureq::Proxy::new(u).map_err(|e| format!("site {}: proxy {u:?} is not usable: {e}", site.site))?)
+            }
         };
         let mut tls = ureq::tls::TlsConfig::builder()
             .provider(ureq::tls::TlsProvider::Rustls)
             .disable_verification(site.insecure_skip_verify && site.scheme == Scheme::Https);
         if let Some(path) = &site.ca_file {
-            let certs = load_ca_file(path)
-                .map_err(|why| format!("site {}: caFile {path:?} {why}", site.site))?;
+            let certs = load_ca_file(path).map_err(|why| format!("site {}: caFile {path:?} {why}", site.site))?;
             tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
         }
         let tls = tls.build();
@@ -176,16 +165,7 @@ impl Client {
     pub fn proxy_description(&self) -> String {
         match self.agent.config().proxy() {
             None => "direct".into(),
-            Some(p) => format!(
-                "{}:{}{}",
-                p.host(),
-                p.port(),
-                if p.is_from_env() {
-                    " (from environment)"
-                } else {
-                    ""
-                }
-            ),
+            Some(p) => format!("{}:{}{}", p.host(), p.port(), if p.is_from_env() { " (from environment)" } else { "" }),
         }
     }
 
@@ -197,45 +177,24 @@ impl Client {
         auth: bool,
     ) -> Result<(u16, http_parts::Parts, Vec<u8>), ApiError> {
         let qs = query_string(query);
-        let url = if qs.is_empty() {
-            format!("{}{path}", self.base)
-        } else {
-            format!("{}{path}?{qs}", self.base)
-        };
+        let url = if qs.is_empty() { format!("{}{path}", self.base) } else { format!("{}{path}?{qs}", self.base) };
         let mut req = self.agent.get(&url).header("Accept", accept);
         if auth {
             req = req.header("Authorization", self.api_key.expose());
         }
-        let mut resp = req.call().map_err(|e| ApiError::Transport {
-            path: path.to_string(),
-            detail: describe(&e),
-        })?;
+        let mut resp = req.call().map_err(|e| ApiError::Transport { path: path.to_string(), detail: describe(&e) })?;
         let status = resp.status().as_u16();
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let parts = http_parts::Parts {
             api_version: header("x-netbackup-api-version"),
             date: header("date").and_then(|d| parse_http_date(&d)),
         };
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(self.body_limit)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(n) => ApiError::Decode {
-                    path: path.to_string(),
-                    detail: format!("body larger than the {n}-byte limit"),
-                },
-                e => ApiError::Transport {
-                    path: path.to_string(),
-                    detail: describe(&e),
-                },
-            })?;
+        let body = resp.body_mut().with_config().limit(self.body_limit).read_to_vec().map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(n) => {
+                ApiError::Decode { path: path.to_string(), detail: format!("body larger than the {n}-byte limit") }
+            }
+            e => ApiError::Transport { path: path.to_string(), detail: describe(&e) },
+        })?;
         Ok((status, parts, body))
     }
 
@@ -246,19 +205,11 @@ impl Client {
         let env: ErrorEnvelope = serde_json::from_slice(body).unwrap_or_default();
         let path = path.to_string();
         Err(match status {
-            401 => ApiError::Unauthorized {
-                path,
-                message: env
-                    .error_message
-                    .unwrap_or_else(|| "no error message".into()),
-            },
+            401 => {
+                ApiError::Unauthorized { path, message: env.error_message.unwrap_or_else(|| "no error message".into()) }
+            }
             406 => ApiError::NotAcceptable { path, version },
-            _ => ApiError::Status {
-                path,
-                status,
-                code: env.error_code,
-                message: env.error_message,
-            },
+            _ => ApiError::Status { path, status, code: env.error_code, message: env.error_message },
         })
     }
 
@@ -272,10 +223,8 @@ impl Client {
         let accept = format!("application/vnd.netbackup+json;version={version}");
         let (status, parts, body) = self.send(path, query, &accept, true)?;
         Self::check(path, status, &body, version)?;
-        let value = serde_json::from_slice(&body).map_err(|e| ApiError::Decode {
-            path: path.to_string(),
-            detail: e.to_string(),
-        })?;
+        let value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::Decode { path: path.to_string(), detail: e.to_string() })?;
         Ok((value, parts.date))
     }
 
@@ -284,7 +233,10 @@ impl Client {
         let (status, parts, body) = self.send("/ping", &[], "text/vnd.netbackup+plain", false)?;
         if !(200..300).contains(&status) {
             let env: ErrorEnvelope = serde_json::from_slice(&body).unwrap_or_default();
-            log::debug!("GET /ping answered HTTP {status} (errorCode {:?}); falling back to the version ladder", env.error_code);
+            log::debug!(
+                "GET /ping answered HTTP {status} (errorCode {:?}); falling back to the version ladder",
+                env.error_code
+            );
             return Ok(None);
         }
         Ok(parts.api_version.as_deref().and_then(ApiVersion::parse))
@@ -301,22 +253,13 @@ impl Client {
         }
         let mut last = None;
         for &v in VERSION_LADDER {
-            match self.get_json::<serde::de::IgnoredAny>(
-                "/admin/jobs",
-                &[("page[limit]", "1".into())],
-                v,
-            ) {
+            match self.get_json::<serde::de::IgnoredAny>("/admin/jobs", &[("page[limit]", "1".into())], v) {
                 Ok(_) => return Ok(v),
                 Err(e @ ApiError::NotAcceptable { .. }) => last = Some(e),
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or(ApiError::Status {
-            path: "/admin/jobs".into(),
-            status: 406,
-            code: None,
-            message: None,
-        }))
+        Err(last.unwrap_or(ApiError::Status { path: "/admin/jobs".into(), status: 406, code: None, message: None }))
     }
 
     /// Walks every page of a list endpoint, handing each page's items to `on_page`.
@@ -368,14 +311,9 @@ impl Client {
                     None => break,
                 },
                 Paging::Offset => {
-                    let next = pagination
-                        .next
-                        .as_deref()
-                        .and_then(|s| s.parse::<i64>().ok());
+                    let next = pagination.next.as_deref().and_then(|s| s.parse::<i64>().ok());
                     let reached_end = pagination.last.is_some_and(|last| offset >= last)
-                        || pagination
-                            .count
-                            .is_some_and(|count| offset + n as i64 >= count)
+                        || pagination.count.is_some_and(|count| offset + n as i64 >= count)
                         || (next.is_none() && pagination.count.is_none() && (n as u32) < limit);
                     if reached_end {
                         break;
@@ -420,9 +358,7 @@ fn describe(e: &ureq::Error) -> String {
             format!("timed out ({t:?}); raise connectTimeout/requestTimeout or check the network")
         }
         ureq::Error::HostNotFound => "host name not found; check host: and DNS".into(),
-        ureq::Error::ConnectionFailed => {
-            "connection failed; check host:, port: and firewalls".into()
-        }
+        ureq::Error::ConnectionFailed => "connection failed; check host:, port: and firewalls".into(),
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             "connection refused; is NetBackup's web service (nbwmc) running on that port?".into()
         }
@@ -438,10 +374,7 @@ mod tests {
     fn query_is_fully_percent_encoded() {
         let q = query_string(&[
             ("page[limit]", "100".into()),
-            (
-                "filter",
-                "lastUpdateTime ge 2026-07-09T09:43:18.000Z".into(),
-            ),
+            ("filter", "lastUpdateTime ge 2026-07-09T09:43:18.000Z".into()),
             ("page[after]", "1783591866000:812692".into()),
         ]);
         assert_eq!(

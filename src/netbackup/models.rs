@@ -140,15 +140,9 @@ mod tests {
         let data = page.data.unwrap();
         assert_eq!(data.len(), 3);
         let a = data[0].attributes.as_ref().unwrap();
-        assert_eq!(
-            (a.job_id, a.status, a.kilobytes_transferred),
-            (Some(12), None, Some(1024))
-        );
+        assert_eq!((a.job_id, a.status, a.kilobytes_transferred), (Some(12), None, Some(1024)));
         let b = data[1].attributes.as_ref().unwrap();
-        assert_eq!(
-            (b.job_id, b.status, b.dedup_ratio, b.policy_type.as_deref()),
-            (Some(13), None, Some(100.0), None)
-        );
+        assert_eq!((b.job_id, b.status, b.dedup_ratio, b.policy_type.as_deref()), (Some(13), None, Some(100.0), None));
         assert!(data[2].attributes.is_none());
         let p = page.meta.unwrap().pagination.unwrap();
         assert_eq!(p.next.as_deref(), Some("1783591866000:812692"));

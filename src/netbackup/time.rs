@@ -31,9 +31,7 @@ fn digits(s: &[u8]) -> Option<u32> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter().try_fold(0u32, |acc, b| {
-        acc.checked_mul(10)?.checked_add(u32::from(b - b'0'))
-    })
+    s.iter().try_fold(0u32, |acc, b| acc.checked_mul(10)?.checked_add(u32::from(b - b'0')))
 }
 
 /// Parses `2026-07-09T09:43:18.000Z` (also without fraction, lower-case `t`/`z`, or with a
@@ -49,11 +47,7 @@ pub fn parse_timestamp(s: &str) -> Option<EpochMs> {
     let year = digits(&b[0..4])?;
     let month = digits(&b[5..7])?;
     let day = digits(&b[8..10])?;
-    let (hh, mm, ss) = (
-        digits(&b[11..13])?,
-        digits(&b[14..16])?,
-        digits(&b[17..19])?,
-    );
+    let (hh, mm, ss) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
@@ -86,8 +80,7 @@ pub fn parse_timestamp(s: &str) -> Option<EpochMs> {
         _ => return None,
     };
     let days = days_from_civil(i64::from(year), month, day);
-    let secs =
-        days * 86_400 + i64::from(hh) * 3600 + i64::from(mm) * 60 + i64::from(ss) - offset_secs;
+    let secs = days * 86_400 + i64::from(hh) * 3600 + i64::from(mm) * 60 + i64::from(ss) - offset_secs;
     Some(secs * 1000 + millis)
 }
 
@@ -102,12 +95,7 @@ pub fn format_timestamp(ms: EpochMs) -> String {
     let millis = ms.rem_euclid(1000);
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", sod / 3600, sod % 3600 / 60, sod % 60)
 }
 
 /// Parses a job duration: ISO-8601 (`PT1M11.214S`, `P1DT2H`, `PT9S`) as sent by API ≥ 9.0, or
@@ -128,10 +116,7 @@ pub fn parse_duration(s: &str) -> Option<f64> {
     }
     let h = f64::from(digits(h.as_bytes())?);
     let m = f64::from(digits(m.as_bytes())?);
-    let sec: f64 = sec
-        .parse()
-        .ok()
-        .filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
+    let sec: f64 = sec.parse().ok().filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
     Some(days * 86_400.0 + h * 3600.0 + m * 60.0 + sec)
 }
 
@@ -167,10 +152,7 @@ fn parse_iso_duration(rest: &str) -> Option<f64> {
 
 /// Current wall-clock time in epoch milliseconds.
 pub fn now_ms() -> EpochMs {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Parses an HTTP `Date` header (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 7231 IMF-fixdate).
@@ -210,17 +192,8 @@ mod tests {
         assert_eq!(parse_set_timestamp("1970-01-01T00:00:00.000Z"), None);
         assert_eq!(parse_timestamp("2026-07-09T09:43:18Z"), Some(ms - 657));
         assert_eq!(parse_timestamp("2026-07-09T11:43:18.657+02:00"), Some(ms));
-        assert_eq!(
-            parse_timestamp("2000-02-29T00:00:00Z"),
-            Some(951_782_400_000)
-        );
-        for bad in [
-            "",
-            "yesterday",
-            "2026-13-01T00:00:00Z",
-            "2026-07-09T09:43:18.Z",
-            "2026-07-09T09:43:18Q",
-        ] {
+        assert_eq!(parse_timestamp("2000-02-29T00:00:00Z"), Some(951_782_400_000));
+        for bad in ["", "yesterday", "2026-13-01T00:00:00Z", "2026-07-09T09:43:18.Z", "2026-07-09T09:43:18Q"] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
     }
@@ -239,10 +212,7 @@ mod tests {
 
     #[test]
     fn http_date() {
-        assert_eq!(
-            parse_http_date("Thu, 09 Jul 2026 09:43:18 GMT"),
-            parse_timestamp("2026-07-09T09:43:18Z")
-        );
+        assert_eq!(parse_http_date("Thu, 09 Jul 2026 09:43:18 GMT"), parse_timestamp("2026-07-09T09:43:18Z"));
         assert_eq!(parse_http_date("garbage"), None);
     }
 }

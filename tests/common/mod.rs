@@ -46,16 +46,8 @@ fn agent() -> ureq::Agent {
 
 /// GET `url`; returns status, content type and body.
 pub fn get(url: &str) -> (u16, String, String) {
-    let mut resp = agent()
-        .get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let mut resp = agent().get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let body = resp.body_mut().read_to_string().unwrap_or_default();
     (resp.status().as_u16(), ct, body)
 }
@@ -77,47 +69,18 @@ pub struct Sim {
 impl Sim {
     pub fn start(release: &str, extra: &[&str]) -> Sim {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_nbu-sim"));
-        cmd.args([
-            "--listen",
-            "127.0.0.1:0",
-            "--release",
-            release,
-            "--api-key",
-            "test-key",
-        ]);
-        cmd.args([
-            "--jobs-per-hour",
-            "1200",
-            "--old-jobs",
-            "300",
-            "--future",
-            "120",
-        ]);
+        cmd.args(["--listen", "127.0.0.1:0", "--release", release, "--api-key", "test-key"]);
+        cmd.args(["--jobs-per-hour", "1200", "--old-jobs", "300", "--future", "120"]);
         cmd.args(extra);
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn nbu-sim");
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn nbu-sim");
         let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("sim stdout"))
-            .read_line(&mut first)
-            .expect("sim banner");
-        let addr = first
-            .trim()
-            .rsplit(' ')
-            .next()
-            .expect("sim address")
-            .to_string();
+        BufReader::new(child.stdout.take().expect("sim stdout")).read_line(&mut first).expect("sim banner");
+        let addr = first.trim().rsplit(' ').next().expect("sim address").to_string();
         Sim { child, addr }
     }
 
     pub fn port(&self) -> u16 {
-        self.addr
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("sim port")
+        self.addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("sim port")
     }
 
     pub fn control(&self, q: &str) {
@@ -126,22 +89,16 @@ impl Sim {
     }
 
     pub fn truth(&self) -> Value {
-        serde_json::from_str(&get(&format!("http://{}/_sim/truth", self.addr)).2)
-            .expect("truth json")
+        serde_json::from_str(&get(&format!("http://{}/_sim/truth", self.addr)).2).expect("truth json")
     }
 
     pub fn stats(&self) -> BTreeMap<String, u64> {
-        serde_json::from_str(&get(&format!("http://{}/_sim/stats", self.addr)).2)
-            .expect("stats json")
+        serde_json::from_str(&get(&format!("http://{}/_sim/stats", self.addr)).2).expect("stats json")
     }
 
     /// A `nbuservers:` entry pointing at this simulator.
     pub fn site(&self, name: &str, key: &str, extra: &str) -> String {
-        let timeout = if extra.contains("requestTimeout") {
-            ""
-        } else {
-            "    requestTimeout: 5s\n"
-        };
+        let timeout = if extra.contains("requestTimeout") { "" } else { "    requestTimeout: 5s\n" };
         format!(
             "  - site: {name}\n    scheme: http\n    host: 127.0.0.1\n    port: {}\n    apiKey: \"{key}\"\n{timeout}{extra}",
             self.port()
@@ -178,46 +135,25 @@ impl Exporter {
         let path = dir.join("config.yaml");
         std::fs::write(&path, config_yaml).expect("write config");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_nbu_exporter"));
-        cmd.arg("--config.file").arg(&path).args([
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--log.level",
-            "debug",
-        ]);
+        cmd.arg("--config.file").arg(&path).args(["--web.listen-address", "127.0.0.1:0", "--log.level", "debug"]);
         cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn nbu_exporter");
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn nbu_exporter");
         let logs = Arc::new(Mutex::new(Vec::new()));
         capture(child.stderr.take().expect("stderr"), logs.clone());
         let l2 = logs.clone();
         let addr = wait_for(Duration::from_secs(10), "the exporter to listen", || {
             if let Ok(Some(status)) = child.try_wait() {
                 std::thread::sleep(Duration::from_millis(200));
-                panic!(
-                    "nbu_exporter exited with {status}:\n{}\nconfig:\n{config_yaml}",
-                    l2.lock().unwrap().join("\n")
-                );
+                panic!("nbu_exporter exited with {status}:\n{}\nconfig:\n{config_yaml}", l2.lock().unwrap().join("\n"));
             }
             let logs = l2.lock().unwrap();
-            logs.iter().find_map(|l| {
-                l.split("listening on ")
-                    .nth(1)
-                    .and_then(|r| r.split(',').next())
-                    .map(str::to_string)
-            })
+            logs.iter()
+                .find_map(|l| l.split("listening on ").nth(1).and_then(|r| r.split(',').next()).map(str::to_string))
         });
-        Exporter {
-            child,
-            addr,
-            logs,
-            dir,
-        }
+        Exporter { child, addr, logs, dir }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -237,23 +173,15 @@ impl Exporter {
 
     /// Waits until the exporter finished its first collection of every site.
     pub fn wait_ready(&self) {
-        wait_for(Duration::from_secs(30), "/-/ready", || {
-            (get(&self.url("/-/ready")).0 == 200).then_some(())
-        });
+        wait_for(Duration::from_secs(30), "/-/ready", || (get(&self.url("/-/ready")).0 == 200).then_some(()));
     }
 
     /// Waits until `site`'s `source` has completed `n` more successful collections than now.
     pub fn wait_collections(&self, site: &str, source: &str, n: usize) {
-        let mut seen = self.scrape().get(
-            "nbu_last_scrape_timestamp_seconds",
-            &[("site", site), ("source", source)],
-        );
+        let mut seen = self.scrape().get("nbu_last_scrape_timestamp_seconds", &[("site", site), ("source", source)]);
         let mut left = n;
         wait_for(Duration::from_secs(30), "more collections", || {
-            let now = self.scrape().get(
-                "nbu_last_scrape_timestamp_seconds",
-                &[("site", site), ("source", source)],
-            );
+            let now = self.scrape().get("nbu_last_scrape_timestamp_seconds", &[("site", site), ("source", source)]);
             if now != seen && now.is_some() {
                 seen = now;
                 left -= 1;
@@ -263,11 +191,7 @@ impl Exporter {
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success();
+        let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status().expect("kill").success();
         assert!(ok, "kill {sig}");
     }
 }
@@ -297,37 +221,20 @@ pub struct Metrics {
 impl Metrics {
     pub fn parse(text: &str) -> Metrics {
         let mut samples = Vec::new();
-        for line in text
-            .lines()
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        {
-            let (series, value) = line
-                .rsplit_once(' ')
-                .unwrap_or_else(|| panic!("bad line {line:?}"));
+        for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {line:?}"));
             let value: f64 = match value {
                 "+Inf" => f64::INFINITY,
                 "-Inf" => f64::NEG_INFINITY,
-                v => v
-                    .parse()
-                    .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+                v => v.parse().unwrap_or_else(|_| panic!("bad value in {line:?}")),
             };
             let (name, labels) = match series.split_once('{') {
                 None => (series.to_string(), BTreeMap::new()),
-                Some((n, rest)) => (
-                    n.to_string(),
-                    parse_labels(rest.strip_suffix('}').expect("closing brace")),
-                ),
+                Some((n, rest)) => (n.to_string(), parse_labels(rest.strip_suffix('}').expect("closing brace"))),
             };
-            samples.push(Sample {
-                name,
-                labels,
-                value,
-            });
+            samples.push(Sample { name, labels, value });
         }
-        Metrics {
-            samples,
-            text: text.to_string(),
-        }
+        Metrics { samples, text: text.to_string() }
     }
 
     pub fn all(&self, name: &str) -> Vec<&Sample> {
@@ -339,16 +246,9 @@ impl Metrics {
         let hits: Vec<_> = self
             .all(name)
             .into_iter()
-            .filter(|s| {
-                want.iter()
-                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
-            })
+            .filter(|s| want.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
             .collect();
-        assert!(
-            hits.len() <= 1,
-            "{name} {want:?} matches {} series",
-            hits.len()
-        );
+        assert!(hits.len() <= 1, "{name} {want:?} matches {} series", hits.len());
         hits.first().map(|s| s.value)
     }
 
@@ -358,12 +258,7 @@ impl Metrics {
             .into_iter()
             .filter(|s| s.labels.get("site").map(String::as_str) == Some(site))
             .map(|s| {
-                let key = s
-                    .labels
-                    .iter()
-                    .filter(|(k, _)| *k != "site")
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
+                let key = s.labels.iter().filter(|(k, _)| *k != "site").map(|(k, v)| (k.clone(), v.clone())).collect();
                 (key, s.value)
             })
             .collect()
@@ -378,11 +273,7 @@ fn parse_labels(s: &str) -> BTreeMap<String, String> {
         if key.is_empty() {
             break;
         }
-        assert_eq!(
-            chars.next(),
-            Some('"'),
-            "label value must be quoted in {s:?}"
-        );
+        assert_eq!(chars.next(), Some('"'), "label value must be quoted in {s:?}");
         let mut v = String::new();
         while let Some(c) = chars.next() {
             match c {
@@ -405,10 +296,7 @@ fn parse_labels(s: &str) -> BTreeMap<String, String> {
 
 /// Labels as the test's expectation maps key them.
 pub fn key(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let mut v: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     v.sort();
     v
 }

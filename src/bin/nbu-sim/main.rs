@@ -46,42 +46,12 @@ struct Release {
 }
 
 const RELEASES: &[Release] = &[
-    Release {
-        name: "8.3",
-        nbu_version: "NetBackup_8.3.0.2",
-        api: ApiVersion::new(4, 0),
-        has_ping: false,
-    },
-    Release {
-        name: "10.3",
-        nbu_version: "NetBackup_10.3.0.1",
-        api: ApiVersion::new(10, 0),
-        has_ping: true,
-    },
-    Release {
-        name: "10.4",
-        nbu_version: "NetBackup_10.4.0.1",
-        api: ApiVersion::new(11, 0),
-        has_ping: true,
-    },
-    Release {
-        name: "10.5",
-        nbu_version: "NetBackup_10.5",
-        api: ApiVersion::new(12, 0),
-        has_ping: true,
-    },
-    Release {
-        name: "11.0",
-        nbu_version: "NetBackup_11.0",
-        api: ApiVersion::new(13, 0),
-        has_ping: true,
-    },
-    Release {
-        name: "11.2",
-        nbu_version: "NetBackup_11.2",
-        api: ApiVersion::new(14, 0),
-        has_ping: true,
-    },
+    Release { name: "8.3", nbu_version: "NetBackup_8.3.0.2", api: ApiVersion::new(4, 0), has_ping: false },
+    Release { name: "10.3", nbu_version: "NetBackup_10.3.0.1", api: ApiVersion::new(10, 0), has_ping: true },
+    Release { name: "10.4", nbu_version: "NetBackup_10.4.0.1", api: ApiVersion::new(11, 0), has_ping: true },
+    Release { name: "10.5", nbu_version: "NetBackup_10.5", api: ApiVersion::new(12, 0), has_ping: true },
+    Release { name: "11.0", nbu_version: "NetBackup_11.0", api: ApiVersion::new(13, 0), has_ping: true },
+    Release { name: "11.2", nbu_version: "NetBackup_11.2", api: ApiVersion::new(14, 0), has_ping: true },
 ];
 const MIN_API: ApiVersion = ApiVersion::new(3, 0);
 
@@ -155,9 +125,7 @@ fn main() {
         }
     }
     let Some(release) = RELEASES.iter().find(|r| r.name == release).copied() else {
-        eprintln!(
-            "nbu-sim: unknown release {release:?}; use one of 8.3, 10.3, 10.4, 10.5, 11.0, 11.2"
-        );
+        eprintln!("nbu-sim: unknown release {release:?}; use one of 8.3, 10.3, 10.4, 10.5, 11.0, 11.2");
         std::process::exit(2);
     };
     let origin = now_ms();
@@ -175,11 +143,7 @@ fn main() {
         plans,
         origin,
         extra_storage: extra,
-        control: Mutex::new(Control {
-            latency_ms: latency,
-            fail_paths: "all".into(),
-            ..Default::default()
-        }),
+        control: Mutex::new(Control { latency_ms: latency, fail_paths: "all".into(), ..Default::default() }),
         stats: Mutex::new(BTreeMap::new()),
         cache: Mutex::new(None),
     });
@@ -190,14 +154,8 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .map_or(listen.clone(), |a| a.to_string());
-    println!(
-        "nbu-sim: NetBackup {} (API {}) listening on {addr}",
-        release.name, release.api
-    );
+    let addr = server.server_addr().to_ip().map_or(listen.clone(), |a| a.to_string());
+    println!("nbu-sim: NetBackup {} (API {}) listening on {addr}", release.name, release.api);
     let _ = std::io::stdout().flush();
     let handles: Vec<_> = (0..workers.max(1))
         .map(|_| {
@@ -246,8 +204,7 @@ fn decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-                {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
                     Ok(v) => {
                         out.push(v);
                         i += 3;
@@ -290,11 +247,8 @@ impl Sim {
         let url = rq.url().to_string();
         let path = url.split('?').next().unwrap_or("").to_string();
         let q = query(&url);
-        let (status, body, headers) = if let Some(hook) = path.strip_prefix("/_sim/") {
-            self.hook(hook, &q)
-        } else {
-            self.api(&rq, &path, &q)
-        };
+        let (status, body, headers) =
+            if let Some(hook) = path.strip_prefix("/_sim/") { self.hook(hook, &q) } else { self.api(&rq, &path, &q) };
         let mut resp = Response::from_string(body).with_status_code(status);
         for h in headers {
             resp.add_header(h);
@@ -316,9 +270,7 @@ impl Sim {
                         "hang_ms" => c.hang_ms = v.parse().unwrap_or(0),
                         "garbage" => c.garbage = v == "1",
                         "no_rbac" => c.no_rbac = v == "1",
-                        "freeze" if v == "1" => {
-                            c.frozen_at = Some(c.frozen_at.unwrap_or_else(now_ms))
-                        }
+                        "freeze" if v == "1" => c.frozen_at = Some(c.frozen_at.unwrap_or_else(now_ms)),
                         "freeze" => c.frozen_at = None,
                         "api_key" => *self.api_key.lock() = v.clone(),
                         "reset_stats" => self.stats.lock().clear(),
@@ -375,13 +327,10 @@ impl Sim {
 
     fn authorized(&self, rq: &Request) -> bool {
         let key = self.api_key.lock().clone();
-        rq.headers()
-            .iter()
-            .filter(|h| h.field.equiv("Authorization"))
-            .any(|h| {
-                let v = h.value.as_str();
-                v == key || v.strip_prefix("Bearer ") == Some(key.as_str())
-            })
+        rq.headers().iter().filter(|h| h.field.equiv("Authorization")).any(|h| {
+            let v = h.value.as_str();
+            v == key || v.strip_prefix("Bearer ") == Some(key.as_str())
+        })
     }
 
     fn api(&self, rq: &Request, path: &str, q: &BTreeMap<String, String>) -> Reply {
@@ -409,10 +358,7 @@ impl Sim {
                 200,
                 now_ms().to_string(),
                 vec![
-                    header(
-                        "Content-Type",
-                        &format!("text/vnd.netbackup+plain;version={}", self.release.api),
-                    ),
+                    header("Content-Type", &format!("text/vnd.netbackup+plain;version={}", self.release.api)),
                     header("X-NetBackup-API-Version", &self.release.api.to_string()),
                 ],
             ),
@@ -453,11 +399,7 @@ impl Sim {
             None => Ok(10),
             Some(v) => match v.parse::<usize>() {
                 Ok(n) if n <= max => Ok(n),
-                _ => Err(error_reply(
-                    400,
-                    8961,
-                    &format!("page[limit] must be between 0 and {max}"),
-                )),
+                _ => Err(error_reply(400, 8961, &format!("page[limit] must be between 0 and {max}"))),
             },
         }
     }
@@ -474,21 +416,14 @@ impl Sim {
         } else {
             Some(odata::parse(filter, d).map_err(|e| {
                 self.count("bad_filter");
-                error_reply(
-                    400,
-                    9401,
-                    &format!("The OData filter criteria is invalid: {e}"),
-                )
+                error_reply(400, 9401, &format!("The OData filter criteria is invalid: {e}"))
             })?)
         };
         let hits: Vec<u32> = self
             .plans
             .iter()
             .enumerate()
-            .filter(|(_, p)| {
-                p.view(now)
-                    .is_some_and(|v| expr.as_ref().is_none_or(|e| odata::eval(e, &v, d)))
-            })
+            .filter(|(_, p)| p.view(now).is_some_and(|v| expr.as_ref().is_none_or(|e| odata::eval(e, &v, d))))
             .map(|(i, _)| i as u32)
             .collect();
         let hits = Arc::new(hits);
@@ -497,30 +432,14 @@ impl Sim {
     }
 
     fn jobs(&self, version: ApiVersion, q: &BTreeMap<String, String>, no_rbac: bool) -> Reply {
-        let limit = match Self::limit(
-            q,
-            if version >= ApiVersion::new(9, 0) {
-                100
-            } else {
-                1000
-            },
-        ) {
+        let limit = match Self::limit(q, if version >= ApiVersion::new(9, 0) { 100 } else { 1000 }) {
             Ok(l) => l,
             Err(r) => return r,
         };
-        if let Some(sort) = q
-            .get("sort")
-            .filter(|s| !matches!(s.as_str(), "-startTime,jobId" | "-startTime"))
-        {
-            return error_reply(
-                400,
-                8961,
-                &format!("sort {sort:?} is not supported by the simulator"),
-            );
+        if let Some(sort) = q.get("sort").filter(|s| !matches!(s.as_str(), "-startTime,jobId" | "-startTime")) {
+            return error_reply(400, 8961, &format!("sort {sort:?} is not supported by the simulator"));
         }
-        let d = Dialect {
-            modern: version >= ApiVersion::new(10, 0),
-        };
+        let d = Dialect { modern: version >= ApiVersion::new(10, 0) };
         let now = self.now();
         if no_rbac {
             return json_reply(
@@ -548,9 +467,8 @@ impl Sim {
             let start = match q.get("page[after]") {
                 None => 0,
                 Some(c) => {
-                    let parsed = c.split_once(':').and_then(|(t, id)| {
-                        Some((t.parse::<i64>().ok()?, id.parse::<i64>().ok()?))
-                    });
+                    let parsed =
+                        c.split_once(':').and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.parse::<i64>().ok()?)));
                     let Some((t, id)) = parsed else {
                         return error_reply(400, 8961, "page[after] is not a valid cursor");
                     };
@@ -564,27 +482,11 @@ impl Sim {
                 let last = &self.plans[hits[end - 1] as usize];
                 pagination["next"] = json!(format!("{}:{}", last.start / 1000 * 1000, last.id));
             }
-            json_reply(
-                200,
-                &json!({"data": data, "meta": {"pagination": pagination}}),
-                Some(version),
-            )
+            json_reply(200, &json!({"data": data, "meta": {"pagination": pagination}}), Some(version))
         } else {
-            let offset: usize = q
-                .get("page[offset]")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let data: Vec<Value> = hits
-                .iter()
-                .skip(offset)
-                .take(limit)
-                .map(|&i| item(i))
-                .collect();
-            json_reply(
-                200,
-                &offset_page(data, hits.len(), offset, limit),
-                Some(version),
-            )
+            let offset: usize = q.get("page[offset]").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let data: Vec<Value> = hits.iter().skip(offset).take(limit).map(|&i| item(i)).collect();
+            json_reply(200, &offset_page(data, hits.len(), offset, limit), Some(version))
         }
     }
 
@@ -593,10 +495,7 @@ impl Sim {
             Ok(l) => l,
             Err(r) => return r,
         };
-        let offset: usize = q
-            .get("page[offset]")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let offset: usize = q.get("page[offset]").and_then(|v| v.parse().ok()).unwrap_or(0);
         let units = world::storage_units(self.origin, self.now(), self.extra_storage);
         let total = units.len();
         let data: Vec<Value> = units

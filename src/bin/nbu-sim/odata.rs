@@ -29,12 +29,7 @@ pub enum Expr {
     Not(Box<Expr>),
 }
 
-const DATE_ATTRS: &[&str] = &[
-    "startTime",
-    "endTime",
-    "lastUpdateTime",
-    "activeTryStartTime",
-];
+const DATE_ATTRS: &[&str] = &["startTime", "endTime", "lastUpdateTime", "activeTryStartTime"];
 
 fn tokens(s: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
@@ -86,11 +81,7 @@ impl P {
         self.toks.get(self.pos).map(String::as_str)
     }
     fn take(&mut self) -> Result<String, String> {
-        let t = self
-            .toks
-            .get(self.pos)
-            .cloned()
-            .ok_or("unexpected end of filter")?;
+        let t = self.toks.get(self.pos).cloned().ok_or("unexpected end of filter")?;
         self.pos += 1;
         Ok(t)
     }
@@ -183,11 +174,7 @@ const LEGACY_ATTRS: &[&str] = &[
 ];
 
 pub fn parse(s: &str, d: Dialect) -> Result<Expr, String> {
-    let mut p = P {
-        toks: tokens(s)?,
-        pos: 0,
-        attrs: if d.modern { MODERN_ATTRS } else { LEGACY_ATTRS },
-    };
+    let mut p = P { toks: tokens(s)?, pos: 0, attrs: if d.modern { MODERN_ATTRS } else { LEGACY_ATTRS } };
     let e = p.or()?;
     if p.pos != p.toks.len() {
         return Err(format!("unexpected {:?}", p.toks[p.pos]));

@@ -143,11 +143,7 @@ pub struct Dialect {
 }
 
 fn iso_duration(ms: i64) -> String {
-    let (h, m, s) = (
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        (ms % 60_000) as f64 / 1000.0,
-    );
+    let (h, m, s) = (ms / 3_600_000, ms / 60_000 % 60, (ms % 60_000) as f64 / 1000.0);
     let mut out = String::from("PT");
     if h > 0 {
         out += &format!("{h}H");
@@ -194,55 +190,23 @@ impl View<'_> {
         a.insert("numberOfFiles".into(), json!(self.files));
         a.insert("kilobytesTransferred".into(), json!(self.kb));
         a.insert("kilobytesDataTransferred".into(), json!(self.kb / 7));
-        a.insert(
-            "percentComplete".into(),
-            json!(if self.state == "DONE" { 100 } else { 0 }),
-        );
-        a.insert(
-            "jobQueueReason".into(),
-            json!(if self.state == "QUEUED" {
-                p.queue_reason
-            } else {
-                -99
-            }),
-        );
-        a.insert(
-            "currentOperation".into(),
-            json!(if self.state == "ACTIVE" { 3 } else { -99 }),
-        );
-        a.insert(
-            "startTime".into(),
-            json!(format_timestamp(p.start / 1000 * 1000)),
-        );
+        a.insert("percentComplete".into(), json!(if self.state == "DONE" { 100 } else { 0 }));
+        a.insert("jobQueueReason".into(), json!(if self.state == "QUEUED" { p.queue_reason } else { -99 }));
+        a.insert("currentOperation".into(), json!(if self.state == "ACTIVE" { 3 } else { -99 }));
+        a.insert("startTime".into(), json!(format_timestamp(p.start / 1000 * 1000)));
         a.insert("endTime".into(), json!(format_timestamp(self.end)));
-        a.insert(
-            "activeTryStartTime".into(),
-            json!(format_timestamp((p.start + p.queue_ms) / 1000 * 1000)),
-        );
+        a.insert("activeTryStartTime".into(), json!(format_timestamp((p.start + p.queue_ms) / 1000 * 1000)));
         if let (Some(r), "DONE") = (p.dedup, self.state) {
             // Real servers send whole ratios as integers (100) and others as decimals (99.4).
-            a.insert(
-                "dedupRatio".into(),
-                if r.fract() == 0.0 {
-                    json!(r as i64)
-                } else {
-                    json!(r)
-                },
-            );
+            a.insert("dedupRatio".into(), if r.fract() == 0.0 { json!(r as i64) } else { json!(r) });
         }
         a.insert("try".into(), json!(1));
         a.insert("restartable".into(), json!(1));
         a.insert("transportType".into(), json!("LAN"));
         if d.modern {
-            a.insert(
-                "lastUpdateTime".into(),
-                json!(format_timestamp(self.last_update)),
-            );
+            a.insert("lastUpdateTime".into(), json!(format_timestamp(self.last_update)));
             a.insert("elapsedTime".into(), json!(iso_duration(self.elapsed_ms)));
-            a.insert(
-                "activeElapsedTime".into(),
-                json!(iso_duration((self.elapsed_ms - p.queue_ms).max(0))),
-            );
+            a.insert("activeElapsedTime".into(), json!(iso_duration((self.elapsed_ms - p.queue_ms).max(0))));
             a.insert("childCount".into(), json!(p.child_count));
             a.insert("jobPath".into(), json!(p.path));
             a.insert("dteMode".into(), json!("OFF"));
@@ -303,14 +267,8 @@ const POLICIES: &[(&str, Option<&str>, &str)] = &[
     ("RESTORE", Some("STANDARD"), "FS_Linux"),
     ("SNAPSHOT", Some("VMWARE"), "VM_Prod"),
 ];
-const SCHEDULES: &[&str] = &[
-    "FULL_BACKUP",
-    "DIFFERENTIAL_INCREMENTAL_BACKUP",
-    "CUMULATIVE_INCREMENTAL_BACKUP",
-];
-const STATUSES: &[i64] = &[
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 71, 150, 196, 13, 58,
-];
+const SCHEDULES: &[&str] = &["FULL_BACKUP", "DIFFERENTIAL_INCREMENTAL_BACKUP", "CUMULATIVE_INCREMENTAL_BACKUP"];
+const STATUSES: &[i64] = &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 71, 150, 196, 13, 58];
 const STUS: &[&str] = &["stu_msdp_01", "stu_msdp_02", "stu_adv_01", "stu_tape_lto8"];
 const REASONS: &[i64] = &[1, 2, 5, 15, 25];
 
@@ -334,8 +292,8 @@ pub fn generate(p: &Params) -> Vec<Plan> {
         let &(job_type, policy_type, policy) = rng.pick(POLICIES);
         let id = next_id;
         next_id += 1;
-        let client = (job_type != "IMAGEDELETE" && job_type != "DUPLICATE")
-            .then(|| format!("client{:03}", rng.range(1, 60)));
+        let client =
+            (job_type != "IMAGEDELETE" && job_type != "DUPLICATE").then(|| format!("client{:03}", rng.range(1, 60)));
         let status = *rng.pick(STATUSES);
         let ok = status <= 1;
         let base = Plan {
@@ -350,27 +308,15 @@ pub fn generate(p: &Params) -> Vec<Plan> {
             client,
             stu: STUS[(rng.next() % STUS.len() as u64) as usize],
             start,
-            queue_ms: if rng.chance(30) {
-                rng.range(10_000, 3 * MINUTE)
-            } else {
-                rng.range(500, 3_000)
-            },
-            run_ms: if old {
-                rng.range(MINUTE, 20 * MINUTE)
-            } else {
-                rng.range(20_000, 15 * MINUTE)
-            },
+            queue_ms: if rng.chance(30) { rng.range(10_000, 3 * MINUTE) } else { rng.range(500, 3_000) },
+            run_ms: if old { rng.range(MINUTE, 20 * MINUTE) } else { rng.range(20_000, 15 * MINUTE) },
             status,
             kb: if job_type == "IMAGEDELETE" || !ok {
                 rng.range(0, 2) * rng.range(0, 50_000)
             } else {
                 rng.range(1_000, 80_000_000)
             },
-            files: if job_type == "IMAGEDELETE" {
-                0
-            } else {
-                rng.range(0, 400_000)
-            },
+            files: if job_type == "IMAGEDELETE" { 0 } else { rng.range(0, 400_000) },
             dedup: match rng.next() % 3 {
                 0 => None,
                 1 => Some(100.0),
@@ -383,11 +329,7 @@ pub fn generate(p: &Params) -> Vec<Plan> {
             // A long-forgotten unfinished job: its lastUpdateTime is old but it is still in the Activity Monitor.
             let mut stuck = base.clone();
             stuck.start = p.origin - rng.range(5 * HOUR, 8 * HOUR);
-            stuck.stuck = Some(if rng.chance(50) {
-                "SUSPENDED"
-            } else {
-                "INCOMPLETE"
-            });
+            stuck.stuck = Some(if rng.chance(50) { "SUSPENDED" } else { "INCOMPLETE" });
             plans.push(stuck);
             continue;
         }
@@ -405,11 +347,7 @@ pub fn generate(p: &Params) -> Vec<Plan> {
                 c.start = start + rng.range(5_000, 20_000);
                 c.run_ms = rng.range(20_000, 10 * MINUTE);
                 c.status = *rng.pick(STATUSES);
-                c.kb = if c.status <= 1 {
-                    rng.range(100_000, 50_000_000)
-                } else {
-                    0
-                };
+                c.kb = if c.status <= 1 { rng.range(100_000, 50_000_000) } else { 0 };
                 child_plans.push(c);
             }
             let mut parent = base;
@@ -418,9 +356,7 @@ pub fn generate(p: &Params) -> Vec<Plan> {
             parent.files = 0;
             parent.dedup = None;
             parent.queue_ms = 500;
-            parent.run_ms = child_plans.iter().map(Plan::end).max().unwrap_or(start) + 2_000
-                - start
-                - parent.queue_ms;
+            parent.run_ms = child_plans.iter().map(Plan::end).max().unwrap_or(start) + 2_000 - start - parent.queue_ms;
             parent.status = child_plans.iter().map(|c| c.status).max().unwrap_or(0);
             plans.push(parent);
             plans.extend(child_plans);
@@ -444,27 +380,9 @@ pub fn storage_units(origin: i64, now: i64, extra: usize) -> Vec<Value> {
                "isCloudSTU": false, "onDemandOnly": false, "wormCapable": false, "useWorm": false})
     };
     let mut units = vec![
-        disk(
-            "stu_msdp_01",
-            "PureDisk",
-            "MSDP",
-            100 * (1 << 40),
-            61 * (1 << 40),
-        ),
-        disk(
-            "stu_msdp_02",
-            "PureDisk",
-            "MSDP",
-            50 * (1 << 40),
-            12 * (1 << 40),
-        ),
-        disk(
-            "stu_adv_01",
-            "AdvancedDisk",
-            "ADVANCED_DISK",
-            20 * (1 << 40),
-            19 * (1 << 40),
-        ),
+        disk("stu_msdp_01", "PureDisk", "MSDP", 100 * (1 << 40), 61 * (1 << 40)),
+        disk("stu_msdp_02", "PureDisk", "MSDP", 50 * (1 << 40), 12 * (1 << 40)),
+        disk("stu_adv_01", "AdvancedDisk", "ADVANCED_DISK", 20 * (1 << 40), 19 * (1 << 40)),
         json!({"name": "stu_tape_lto8", "storageType": "Tape", "storageSubType": "TLD",
                "storageCategory": "TAPE", "maxConcurrentDrives": 4, "maxFragmentSizeMegabytes": 1048576,
                "robotType": "TLD", "robotNumber": 0, "density": "DHCART3", "accelerator": false,
