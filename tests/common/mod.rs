@@ -52,6 +52,14 @@ pub fn get(url: &str) -> (u16, String, String) {
     (resp.status().as_u16(), ct, body)
 }
 
+/// POST `url` with an empty body; returns status, content type and body.
+pub fn post(url: &str) -> (u16, String, String) {
+    let mut resp = agent().post(url).send_empty().unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    (resp.status().as_u16(), ct, body)
+}
+
 /// Collects a child's output lines in the background.
 fn capture(stream: impl std::io::Read + Send + 'static, lines: Arc<Mutex<Vec<String>>>) {
     std::thread::spawn(move || {
@@ -134,8 +142,19 @@ impl Exporter {
         let dir = scratch_dir();
         let path = dir.join("config.yaml");
         std::fs::write(&path, config_yaml).expect("write config");
+        Self::start_at(dir, &path, config_yaml, args, env)
+    }
+
+    /// Starts with an existing config file `path` (inside `dir`, which the exporter's drop removes).
+    pub fn start_at(
+        dir: PathBuf,
+        path: &std::path::Path,
+        config_yaml: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Exporter {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_nbu_exporter"));
-        cmd.arg("--config.file").arg(&path).args(["--web.listen-address", "127.0.0.1:0", "--log.level", "debug"]);
+        cmd.arg("--config.file").arg(path).args(["--web.listen-address", "127.0.0.1:0", "--log.level", "debug"]);
         cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
@@ -188,6 +207,18 @@ impl Exporter {
             }
             (left == 0).then_some(())
         });
+    }
+
+    /// The config file the exporter was started with (by `start`/`start_with`).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.yaml")
+    }
+
+    /// `nbu_exporter_config_reloads_total{trigger,result}`, 0 when absent.
+    pub fn reloads(&self, trigger: &str, result: &str) -> f64 {
+        self.scrape()
+            .get("nbu_exporter_config_reloads_total", &[("trigger", trigger), ("result", result)])
+            .unwrap_or(0.0)
     }
 
     pub fn signal(&self, sig: &str) {
