@@ -90,6 +90,7 @@ fn serve(cli: &Cli, text: &str, config: config::Config, listen: &str) -> Result<
         health: Arc::new(Health::new(reloader.clone(), store.clone())),
         reloader: reloader.clone(),
         lifecycle: cli.enable_lifecycle,
+        health_waiters: Arc::default(),
     };
     let http = HttpServer::start(listener, workers, routes).map_err(|e| format!("cannot start HTTP workers: {e}"))?;
     log::info!(

@@ -7,7 +7,7 @@ use parking_lot::RwLock;
 use std::io::{self, Read};
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use tiny_http::{Header, Method, Request, Response, Server, StatusCode};
@@ -65,7 +65,11 @@ pub struct Routes {
     pub reloader: Arc<Reloader>,
     /// `--web.enable-lifecycle`: accept `POST /-/reload`.
     pub lifecycle: bool,
+    pub health_waiters: Arc<AtomicUsize>,
 }
+
+/// Concurrent `/health` requests allowed to wait for the shared check.
+pub const MAX_HEALTH_WAITERS: usize = 256;
 
 impl HttpServer {
     pub fn start(listener: TcpListener, workers: usize, routes: Routes) -> io::Result<Self> {
@@ -166,12 +170,29 @@ impl Routes {
             "/-/healthy" => rq.respond(text(200, "OK\n".into())),
             "/-/ready" if snap.ready => rq.respond(text(200, "Ready\n".into())),
             "/-/ready" => rq.respond(text(503, "Not ready: first collection still running\n".into())),
-            "/health" => {
-                let report = self.health.check();
-                rq.respond(text(if report.healthy { 200 } else { 503 }, report.text.clone()))
-            }
+            "/health" => self.health(rq),
             _ => rq.respond(text(404, format!("404 not found; metrics are at {telemetry_path}\n"))),
         }
+    }
+
+    /// Answers `/health` on a thread of its own: a check can take seconds while NetBackup hangs, and must not tie
+    /// up the workers that serve `/metrics`. At most [`MAX_HEALTH_WAITERS`] calls wait at once; more get 503.
+    fn health(&self, rq: Request) -> io::Result<()> {
+        if self.health_waiters.fetch_add(1, Ordering::SeqCst) >= MAX_HEALTH_WAITERS {
+            self.health_waiters.fetch_sub(1, Ordering::SeqCst);
+            return rq.respond(text(503, "too many concurrent health checks; retry shortly\n".into()));
+        }
+        let (health, waiters) = (self.health.clone(), self.health_waiters.clone());
+        let spawned = std::thread::Builder::new().name("health-http".into()).spawn(move || {
+            let report = health.check();
+            let _ = rq.respond(text(if report.healthy { 200 } else { 503 }, report.text.clone()));
+            waiters.fetch_sub(1, Ordering::SeqCst);
+        });
+        if let Err(e) = spawned {
+            self.health_waiters.fetch_sub(1, Ordering::SeqCst);
+            log::warn!("cannot start a health check thread: {e}");
+        }
+        Ok(())
     }
 
     fn landing(&self, snap: &Snapshot, telemetry_path: &str) -> String {

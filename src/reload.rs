@@ -194,6 +194,7 @@ impl Reloader {
             changes.push("intervals".to_string());
         }
         let collectors = (new.jobs_enabled, new.storage_enabled);
+        let mut failures = Vec::new();
         let mut pollers = self.pollers.lock();
         let names: Vec<String> = pollers.keys().cloned().collect();
         for name in names {
@@ -235,14 +236,24 @@ impl Reloader {
                 if let Some(h) = pollers.remove(&site.site) {
                     self.retire(h);
                 }
-                pollers.insert(site.site.clone(), poller::start(site, &new, &self.store)?);
+                // Keep applying the other sites; the reload is reported as failed at the end.
+                match poller::start(site, &new, &self.store) {
+                    Ok(h) => {
+                        pollers.insert(site.site.clone(), h);
+                    }
+                    Err(e) => failures.push(e),
+                }
             } else if let Some(h) = pollers.get_mut(&site.site) {
                 h.site = site.clone();
             }
         }
         drop(pollers);
         *self.config.write() = Arc::new(new);
-        Ok(changes)
+        if failures.is_empty() {
+            Ok(changes)
+        } else {
+            Err(failures.join("; "))
+        }
     }
 
     /// Stops a poller without waiting for it: an in-flight NetBackup request ends at its timeout.

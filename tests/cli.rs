@@ -115,15 +115,7 @@ fn http_endpoints_and_clean_sigterm() {
     // SIGTERM: stop accepting, stop pollers, exit 0.
     let t = Instant::now();
     exp.signal("-TERM");
-    let status = loop {
-        if let Some(s) = exp.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(t.elapsed() < Duration::from_secs(10), "did not exit within 10 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(0));
-    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(exp.wait_exit(t, Duration::from_secs(10)), Some(0));
     assert!(exp.log_text().contains("stopped"));
 }
 

@@ -659,9 +659,7 @@ impl Parser<'_> {
             None => ProxySetting::Environment,
             Some(s) if s.trim().is_empty() || s.eq_ignore_ascii_case("env") => ProxySetting::Environment,
             Some(s) if s.eq_ignore_ascii_case("none") || s.eq_ignore_ascii_case("direct") => ProxySetting::Direct,
-            Some(s) if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("socks5://") => {
-                ProxySetting::Url(s)
-            }
+            Some(s) if ureq::Proxy::new(&s).is_ok() && s.contains("://") => ProxySetting::Url(s),
             Some(_) => {
                 self.err(
                     &format!("{path}.proxy"),
@@ -791,6 +789,7 @@ mod tests {
             ("nbuservers:\n  - {host: h, apiKey: k, port: 99999}\n", "nbuservers[0].port: \"99999\""),
             ("nbuservers:\n  - {host: \"https://h\", apiKey: k}\n", "must be a host name"),
             ("nbuservers:\n  - {host: h, apiKey: k, apiVersion: latest}\n", "apiVersion: \"latest\""),
+            ("nbuservers:\n  - {host: h, apiKey: k, proxy: \"ftp:/x\"}\n", "nbuservers[0].proxy: not a proxy URL"),
             ("nbuservers:\n  - {host: h, apiKy: k}\n", "apiKey: missing (found \"apiKy\": a typo of apiKey?)"),
             (
                 "nbuservers:\n  - {host: h, apiKey: k, caFile: /nonexistent.pem}\n",

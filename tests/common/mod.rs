@@ -221,6 +221,18 @@ impl Exporter {
             .unwrap_or(0.0)
     }
 
+    /// Waits for the process to exit, failing after `bound`; returns its exit code.
+    pub fn wait_exit(&mut self, started: Instant, bound: Duration) -> Option<i32> {
+        loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                std::thread::sleep(Duration::from_millis(200)); // let the log reader catch up
+                return s.code();
+            }
+            assert!(started.elapsed() < bound, "no exit within {bound:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status().expect("kill").success();
         assert!(ok, "kill {sig}");

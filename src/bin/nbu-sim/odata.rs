@@ -143,7 +143,8 @@ impl P {
     }
 }
 
-const MODERN_ATTRS: &[&str] = &[
+/// Filterable attributes; `lastUpdateTime` only exists from API 10.0 on.
+const ATTRS: &[&str] = &[
     "jobId",
     "parentJobId",
     "status",
@@ -158,23 +159,10 @@ const MODERN_ATTRS: &[&str] = &[
     "endTime",
     "lastUpdateTime",
 ];
-const LEGACY_ATTRS: &[&str] = &[
-    "jobId",
-    "parentJobId",
-    "status",
-    "kilobytesTransferred",
-    "numberOfFiles",
-    "state",
-    "jobType",
-    "policyType",
-    "policyName",
-    "clientName",
-    "startTime",
-    "endTime",
-];
 
 pub fn parse(s: &str, d: Dialect) -> Result<Expr, String> {
-    let mut p = P { toks: tokens(s)?, pos: 0, attrs: if d.modern { MODERN_ATTRS } else { LEGACY_ATTRS } };
+    let attrs = if d.modern { ATTRS } else { &ATTRS[..ATTRS.len() - 1] };
+    let mut p = P { toks: tokens(s)?, pos: 0, attrs };
     let e = p.or()?;
     if p.pos != p.toks.len() {
         return Err(format!("unexpected {:?}", p.toks[p.pos]));
