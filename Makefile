@@ -4,7 +4,7 @@ CARGO ?= cargo
 DEMO_KEY ?= demo-api-key
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: build test lint demo bench static clean
+.PHONY: build test lint demo bench static tarball deb rpm packages package-check test-static clean
 
 build:
 	$(CARGO) build --release --bins
@@ -31,9 +31,36 @@ demo:
 	echo; echo "==> metrics: http://localhost:2112/metrics   status page: http://localhost:2112/"; echo; \
 	NBU_API_KEY=$(DEMO_KEY) ./target/debug/nbu_exporter --config.file config.yaml
 
-# Size-tuned release build and its size (a fully static build arrives with the packaging work).
-static: build
-	@ls -l target/release/nbu_exporter | awk '{print "target/release/nbu_exporter: " $$5 " bytes"}'
+# Fully static x86_64 binaries in dist/ (musl, else glibc +crt-static; the script says which).
+static:
+	bash packaging/static.sh
+
+tarball: static
+	bash packaging/build.sh tarball
+
+deb: static
+	bash packaging/build.sh deb
+
+rpm: static
+	bash packaging/build.sh rpm
+
+packages: static
+	bash packaging/build.sh tarball
+	bash packaging/build.sh deb
+	bash packaging/build.sh rpm
+
+# Installs the .deb into a scratch root, inspects the .rpm, verifies the systemd unit.
+package-check:
+	bash packaging/check-deb.sh
+	bash packaging/check-rpm.sh
+	sed "s|/usr/bin/nbu_exporter|$(CURDIR)/dist/nbu_exporter|" systemd/nbu_exporter.service > dist/nbu_exporter.service
+	systemd-analyze verify dist/nbu_exporter.service
+	systemd-analyze security --offline=true dist/nbu_exporter.service | tail -n 1
+
+# The core integration tests against the static binaries in dist/.
+test-static: static
+	NBU_EXPORTER_BIN=$(CURDIR)/dist/nbu_exporter NBU_SIM_BIN=$(CURDIR)/dist/nbu-sim \
+	  $(CARGO) nextest run --test jobs --test sites --test cli --test ops --no-fail-fast
 
 # Minimal benchmark until the performance work: scrape latency of the release build against the simulator.
 bench: build

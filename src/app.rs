@@ -27,8 +27,10 @@ pub fn run(cli: Cli) -> i32 {
         println!("nbu_exporter {}", env!("CARGO_PKG_VERSION"));
         return 0;
     }
-    let loaded = config::read(&cli.config_file)
-        .and_then(|text| config::parse_str(&text, &|k| std::env::var(k).ok()).map(|l| (text, l)));
+    let loaded = config::read(&cli.config_file).and_then(|text| {
+        config::parse_file_text(&text, Some(std::path::Path::new(&cli.config_file)), &|k| std::env::var(k).ok())
+            .map(|l| (text, l))
+    });
     let (text, loaded) = match loaded {
         Ok(l) => l,
         Err(e) => {

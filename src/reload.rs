@@ -124,7 +124,7 @@ impl Reloader {
         let started = Instant::now();
         let parsed = config::read(&self.path).and_then(|text| {
             *self.last_hash.lock() = content_hash(&text);
-            config::parse_str(&text, &|k| std::env::var(k).ok())
+            config::parse_file_text(&text, Some(std::path::Path::new(&self.path)), &|k| std::env::var(k).ok())
         });
         let result = match parsed {
             Err(e) => {

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn exporter(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nbu_exporter")).args(args).env_remove("NBU_API_KEY").output().expect("run")
+    Command::new(common::exporter_bin()).args(args).env_remove("NBU_API_KEY").output().expect("run")
 }
 
 fn check(yaml: &str) -> (i32, String, String) {
@@ -61,7 +61,7 @@ fn broken_configs_give_one_line_naming_key_and_fix_and_exit_1() {
 #[test]
 fn check_config_accepts_the_shipped_file_and_warns_about_typos() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml");
-    let out = Command::new(env!("CARGO_BIN_EXE_nbu_exporter"))
+    let out = Command::new(common::exporter_bin())
         .args(["--check-config", shipped])
         .env("NBU_API_KEY", "anything")
         .output()

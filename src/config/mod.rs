@@ -186,7 +186,7 @@ pub struct Loaded {
 
 /// Reads, parses and validates the config file at `path`.
 pub fn load(path: &str) -> Result<Loaded, ConfigError> {
-    parse_str(&read(path)?, &|k| std::env::var(k).ok())
+    parse_file_text(&read(path)?, Some(std::path::Path::new(path)), &|k| std::env::var(k).ok())
 }
 
 /// Reads the config file's text.
@@ -198,10 +198,20 @@ pub fn read(path: &str) -> Result<String, ConfigError> {
 
 /// Parses and validates YAML text; `env` resolves `${VAR}` references.
 pub fn parse_str(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, ConfigError> {
+    parse_file_text(text, None, env)
+}
+
+/// Like [`parse_str`] for the text of the file at `path` (relative `apiKeyFile`s resolve next to it).
+pub fn parse_file_text(
+    text: &str,
+    path: Option<&std::path::Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, ConfigError> {
     let root: Value = serde_yaml::from_str(text).map_err(|e| ConfigError {
         errors: vec![format!("config is not valid YAML: {e}; fix the syntax at the position shown")],
     })?;
-    let mut p = Parser { errors: Vec::new(), warnings: Vec::new(), env };
+    let base = path.and_then(std::path::Path::parent);
+    let mut p = Parser { errors: Vec::new(), warnings: Vec::new(), env, base };
     let config = p.config(&root);
     if p.errors.is_empty() {
         Ok(Loaded { config, warnings: p.warnings })
@@ -214,6 +224,8 @@ struct Parser<'a> {
     errors: Vec<String>,
     warnings: Vec<String>,
     env: &'a dyn Fn(&str) -> Option<String>,
+    /// Directory of the config file, for relative `apiKeyFile` paths outside systemd.
+    base: Option<&'a std::path::Path>,
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {
@@ -366,6 +378,36 @@ impl Parser<'_> {
                 None
             }
         }
+    }
+
+    /// Reads an API key file: relative paths resolve in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`)
+    /// when set, else next to the config file. Trailing whitespace (the newline editors add) is trimmed.
+    fn key_file(&mut self, file: &str, key_path: &str) -> Option<String> {
+        let p = std::path::Path::new(file);
+        let full = if p.is_absolute() {
+            p.to_path_buf()
+        } else if let Some(dir) = (self.env)("CREDENTIALS_DIRECTORY") {
+            std::path::Path::new(&dir).join(p)
+        } else {
+            self.base.map_or_else(|| p.to_path_buf(), |b| b.join(p))
+        };
+        let text = match std::fs::read_to_string(&full) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err(key_path, format_args!("cannot read {} ({e}); create it with the API key, readable by the exporter's user (with systemd: LoadCredential=)", full.display()));
+                return None;
+            }
+        };
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(&full).is_ok_and(|m| m.permissions().mode() & 0o004 != 0) {
+            self.warn(key_path, format_args!("{} is readable by every user; chmod 0640 it", full.display()));
+        }
+        let key = text.trim_end().to_string();
+        if key.is_empty() {
+            self.err(key_path, format_args!("{} is empty; put the NetBackup API key in it", full.display()));
+            return None;
+        }
+        Some(key)
     }
 
     fn duration(&mut self, map: Option<&serde_yaml::Mapping>, key: &str, path: &str, default: Duration) -> Duration {
@@ -558,6 +600,7 @@ impl Parser<'_> {
             "port",
             "uri",
             "apiKey",
+            "apiKeyFile",
             "apiVersion",
             "insecureSkipVerify",
             "caFile",
@@ -621,16 +664,29 @@ impl Parser<'_> {
             );
         }
         let api_key_given = map.is_some_and(|m| m.get("apiKey").is_some_and(|v| !v.is_null()));
-        let api_key = self.string(map, "apiKey", path).unwrap_or_default();
-        if !api_key_given {
-            let hint = typo_of(map, "apiKey", KEYS);
-            self.err(&format!("{path}.apiKey"), format_args!("missing{hint}; create an API key in the NetBackup web UI and set apiKey: \"${{NBU_API_KEY}}\" with the key in that environment variable"));
-        } else if api_key.trim().is_empty() && self.errors.len() == before {
-            self.err(
-                &format!("{path}.apiKey"),
-                "is empty; set it to the NetBackup API key (an empty environment variable also counts)",
-            );
-        }
+        let key_file = self.string(map, "apiKeyFile", path).filter(|f| !f.trim().is_empty());
+        let api_key = match (api_key_given, key_file) {
+            (true, Some(_)) => {
+                self.err(&format!("{path}.apiKeyFile"), "set together with apiKey; keep only one of them");
+                String::new()
+            }
+            (false, Some(f)) => self.key_file(&f, &format!("{path}.apiKeyFile")).unwrap_or_default(),
+            (true, None) => {
+                let k = self.string(map, "apiKey", path).unwrap_or_default();
+                if k.trim().is_empty() && self.errors.len() == before {
+                    self.err(
+                        &format!("{path}.apiKey"),
+                        "is empty; set it to the NetBackup API key (an empty environment variable also counts)",
+                    );
+                }
+                k
+            }
+            (false, None) => {
+                let hint = typo_of(map, "apiKey", KEYS);
+                self.err(&format!("{path}.apiKey"), format_args!("missing{hint}; create an API key in the NetBackup web UI and set apiKey: \"${{NBU_API_KEY}}\" with the key in that environment variable, or apiKeyFile: with a file holding it"));
+                String::new()
+            }
+        };
         let api_version = match self.string(map, "apiVersion", path) {
             None => None,
             Some(s) if s.trim().is_empty() => None,
@@ -813,6 +869,22 @@ mod tests {
         assert!(w.contains("did you mean \"insecureSkipVerify\""), "{w}");
         assert!(w.contains("collectors.storge: unknown collector ignored; did you mean \"storage\"?"), "{w}");
         assert!(w.contains("collectors.alerts: this collector is not available"), "{w}");
+    }
+
+    #[test]
+    fn api_key_file_from_the_credentials_directory() {
+        let dir = std::env::temp_dir().join(format!("nbu-cfg-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("nbu_api_key"), "s3cret-key\n").unwrap();
+        let d = dir.to_str().unwrap().to_string();
+        let env = move |k: &str| (k == "CREDENTIALS_DIRECTORY").then(|| d.clone());
+        let l = parse_str("nbuservers:\n  - {host: h, apiKeyFile: nbu_api_key}\n", &env).unwrap();
+        assert_eq!(l.config.sites[0].api_key.expose(), "s3cret-key");
+        let e = parse_str("nbuservers:\n  - {host: h, apiKeyFile: missing}\n", &env).unwrap_err().to_string();
+        assert!(e.contains("nbuservers[0].apiKeyFile: cannot read") && e.contains("LoadCredential"), "{e}");
+        let e = parse_str("nbuservers:\n  - {host: h, apiKey: k, apiKeyFile: nbu_api_key}\n", &env).unwrap_err();
+        assert!(e.to_string().contains("keep only one"));
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -12,6 +12,16 @@ use std::time::{Duration, Instant};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// The exporter under test: `$NBU_EXPORTER_BIN` (e.g. the static release build in CI) or cargo's debug build.
+pub fn exporter_bin() -> String {
+    std::env::var("NBU_EXPORTER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nbu_exporter").to_string())
+}
+
+/// The simulator: `$NBU_SIM_BIN` or cargo's debug build.
+pub fn sim_bin() -> String {
+    std::env::var("NBU_SIM_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nbu-sim").to_string())
+}
+
 /// A fresh scratch directory under the system temp dir.
 pub fn scratch_dir() -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
@@ -76,7 +86,7 @@ pub struct Sim {
 
 impl Sim {
     pub fn start(release: &str, extra: &[&str]) -> Sim {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nbu-sim"));
+        let mut cmd = Command::new(sim_bin());
         cmd.args(["--listen", "127.0.0.1:0", "--release", release, "--api-key", "test-key"]);
         cmd.args(["--jobs-per-hour", "1200", "--old-jobs", "300", "--future", "120"]);
         cmd.args(extra);
@@ -153,7 +163,7 @@ impl Exporter {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Exporter {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nbu_exporter"));
+        let mut cmd = Command::new(exporter_bin());
         cmd.arg("--config.file").arg(path).args(["--web.listen-address", "127.0.0.1:0", "--log.level", "debug"]);
         cmd.args(args);
         for (k, v) in env {
