@@ -60,7 +60,7 @@ package-check:
 # The core integration tests against the static binaries in dist/.
 test-static: static
 	NBU_EXPORTER_BIN=$(CURDIR)/dist/nbu_exporter NBU_SIM_BIN=$(CURDIR)/dist/nbu-sim \
-	  $(CARGO) nextest run --test jobs --test sites --test cli --test ops --no-fail-fast
+	  $(CARGO) nextest run --test jobs --test sites --test cli --test ops --test dns --no-fail-fast
 
 # Minimal benchmark until the performance work: scrape latency of the release build against the simulator.
 bench: build

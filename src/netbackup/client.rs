@@ -153,12 +153,12 @@ impl Client {
             .tls_config(tls)
             .user_agent(concat!("nbu_exporter/", env!("CARGO_PKG_VERSION")))
             .build();
-        Ok(Client {
-            agent: ureq::Agent::new_with_config(config),
-            base: site.base_url(),
-            api_key: site.api_key.clone(),
-            body_limit: DEFAULT_BODY_LIMIT,
-        })
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            super::resolve::FallbackResolver::default(),
+        );
+        Ok(Client { agent, base: site.base_url(), api_key: site.api_key.clone(), body_limit: DEFAULT_BODY_LIMIT })
     }
 
     /// A human description of the proxy in use, without credentials.

@@ -3,6 +3,7 @@
 pub mod client;
 pub mod lenient;
 pub mod models;
+mod resolve;
 pub mod time;
 
 pub use client::{ApiError, Client, Paging};
