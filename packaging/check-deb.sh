@@ -31,6 +31,11 @@ expect etc/nbu_exporter 750 0 "$gid"
 expect etc/nbu_exporter/config.yaml 640 0 "$gid"
 expect usr/share/doc/nbu-exporter/copyright 644 0 0
 "$r/usr/bin/nbu_exporter" --version | grep -q '^nbu_exporter ' || fail "installed binary does not run"
+# The README's step 2-3: the key file beside the config, then --check-config.
+install -m 0640 /dev/null "$r/etc/nbu_exporter/nbu_api_key"
+printf 'test-key\n' > "$r/etc/nbu_exporter/nbu_api_key"
+[ "$("$r/usr/bin/nbu_exporter" --check-config "$r/etc/nbu_exporter/config.yaml")" = OK ] || fail "the packaged config does not validate"
+echo "ok the packaged config validates with the key in nbu_api_key"
 
 echo "# edited by the admin" >> "$r/etc/nbu_exporter/config.yaml"
 dpkg_root --force-confold -i "$deb" >/dev/null
