@@ -33,7 +33,10 @@ fi
 cp "$out/nbu_exporter" "$out/nbu-sim" dist/
 echo "$route" > dist/ROUTE
 
-file dist/nbu_exporter | tee /dev/stderr | grep -Eq "statically linked|static-pie linked" || { echo "static: dist/nbu_exporter is not static" >&2; exit 1; }
+# (Not `tee /dev/stderr`: reopening stderr truncates a log file that stderr points to.)
+kind=$(file dist/nbu_exporter)
+echo "$kind"
+grep -Eq "statically linked|static-pie linked" <<<"$kind" || { echo "static: dist/nbu_exporter is not static" >&2; exit 1; }
 # A static-pie binary (musl's default, keeps ASLR) makes ldd say "statically linked"; a non-PIE one
 # "not a dynamic executable". Anything else means shared libraries.
 ldd dist/nbu_exporter 2>&1 | grep -Eq "statically linked|not a dynamic executable" || { ldd dist/nbu_exporter; echo "static: ldd lists shared libraries" >&2; exit 1; }
