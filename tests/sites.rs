@@ -80,6 +80,8 @@ fn a_wrong_api_key_gives_nbu_up_0_and_says_what_to_check() {
     assert!(log.contains("check that apiKey is valid and not expired") && log.contains("RBAC"), "{log}");
     assert!(!log.contains(secret), "the API key must never be logged");
     assert!(!common::get(&exp.url("/")).2.contains(secret));
+    // A 401 is never retried: one jobs and one storage request in the first cycle.
+    assert_eq!(sim.stats().get("unauthorized").copied(), Some(2), "{:?}", sim.stats());
     // Version detection stopped at the 401: no climb down the 406 ladder with a bad key.
     assert!(!sim.stats().contains_key("not_acceptable"));
 }
@@ -126,4 +128,37 @@ fn a_configured_api_version_is_used_without_detection() {
     exp.wait_ready();
     assert_eq!(exp.scrape().get("nbu_api_version", &[("version", "11.0")]), Some(1.0));
     assert!(!sim.stats().contains_key("ping"), "no detection when apiVersion is configured");
+}
+
+#[test]
+fn transient_failures_are_retried_with_backoff_but_4xx_are_not() {
+    // Two 503s on storage, then success: collected in the first cycle, nothing logged as failed.
+    let sim = Sim::start("10.4", &[]);
+    sim.control("fail=503&fail_count=2&fail_paths=storage");
+    let exp = Exporter::start(&config(SERVER, &[sim.site("dc1", "test-key", "")]));
+    exp.wait_ready();
+    assert!(!exp.scrape().all("nbu_storage_info").is_empty(), "storage collected after retries");
+    let stats = sim.stats();
+    assert_eq!((stats["injected_failures"], stats["storage"]), (2, 3), "{stats:?}");
+    assert!(!exp.log_text().contains("storage collection failed"), "{}", exp.log_text());
+    drop(exp);
+
+    // 429 with Retry-After: 2 is waited out before the retry.
+    let sim = Sim::start("10.4", &[]);
+    sim.control("fail=429&fail_count=1&retry_after=2&fail_paths=jobs");
+    let started = Instant::now();
+    let exp = Exporter::start(&config(SERVER, &[sim.site("dc1", "test-key", "")]));
+    exp.wait_ready();
+    assert!(started.elapsed() >= Duration::from_secs(2), "Retry-After ignored: ready after {:?}", started.elapsed());
+    assert_eq!(exp.scrape().get("nbu_up", &[("site", "dc1")]), Some(1.0));
+    assert!(exp.log_text().contains("HTTP 429") && exp.log_text().contains("retrying in 2.0s"), "{}", exp.log_text());
+    drop(exp);
+
+    // A 400 is not transient: exactly one request, and the failure is reported.
+    let sim = Sim::start("10.4", &[]);
+    sim.control("fail=400&fail_paths=storage");
+    let exp = Exporter::start(&config(SERVER, &[sim.site("dc1", "test-key", "")]));
+    exp.wait_ready();
+    assert_eq!(sim.stats()["storage"], 1);
+    assert!(exp.log_text().contains("storage collection failed: GET /storage/storage-units: HTTP 400"));
 }

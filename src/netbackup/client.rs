@@ -5,6 +5,7 @@ use super::time::{parse_http_date, EpochMs};
 use crate::config::{load_ca_file, ApiVersion, ProxySetting, Scheme, Secret, SiteConfig};
 use serde::de::DeserializeOwned;
 use std::fmt;
+use std::time::Duration;
 
 /// API versions tried, newest first, when `/ping` does not name one (the 406 ladder).
 pub const VERSION_LADDER: &[ApiVersion] = &[
@@ -37,7 +38,7 @@ pub enum ApiError {
     /// 406: the server does not speak this API version.
     NotAcceptable { path: String, version: ApiVersion },
     /// Any other non-2xx answer, with NetBackup's error envelope when present.
-    Status { path: String, status: u16, code: Option<i64>, message: Option<String> },
+    Status { path: String, status: u16, code: Option<i64>, message: Option<String>, retry_after: Option<Duration> },
     /// A 2xx answer whose body is not what the API documents.
     Decode { path: String, detail: String },
 }
@@ -67,7 +68,7 @@ impl fmt::Display for ApiError {
             ApiError::NotAcceptable { path, version } => {
                 write!(f, "GET {path}: 406, the server does not support API version {version}")
             }
-            ApiError::Status { path, status, code, message } => {
+            ApiError::Status { path, status, code, message, .. } => {
                 write!(f, "GET {path}: HTTP {status}")?;
                 if let Some(c) = code {
                     write!(f, " errorCode {c}")?;
@@ -83,6 +84,33 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+/// Extra attempts after a transient failure (connection refused or reset, 429, 5xx).
+pub const RETRIES: u32 = 2;
+/// First retry delay; doubled per attempt, with ±50 % jitter.
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+/// A server's `Retry-After` is honoured up to this long.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(30);
+
+/// Transient failures are retried: refused/reset connections, 429 and 5xx. Timeouts are not (the request already
+/// used its whole budget), nor TLS trust problems, nor other 4xx (a bad key or request will not improve).
+fn retryable(e: &ApiError) -> bool {
+    match e {
+        ApiError::Transport { detail, .. } => !detail.contains("timed out") && !detail.contains("TLS"),
+        ApiError::Status { status, .. } => *status == 429 || (500..600).contains(status),
+        _ => false,
+    }
+}
+
+/// Exponential backoff with jitter, or the server's `Retry-After` when it sent one.
+fn backoff(attempt: u32, e: &ApiError) -> Duration {
+    if let ApiError::Status { retry_after: Some(d), .. } = e {
+        return *d;
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let jitter = 0.5 + f64::from(nanos % 1000) / 1000.0; // 0.5 ..< 1.5
+    BACKOFF_BASE.mul_f64(f64::from(1u32 << attempt.min(10)) * jitter)
+}
 
 /// Percent-encodes a query component per RFC 3986 (brackets, spaces and colons included).
 pub fn encode_component(s: &str) -> String {
@@ -188,6 +216,9 @@ impl Client {
         let parts = http_parts::Parts {
             api_version: header("x-netbackup-api-version"),
             date: header("date").and_then(|d| parse_http_date(&d)),
+            retry_after: header("retry-after")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| Duration::from_secs(s.min(RETRY_AFTER_CAP.as_secs()))),
         };
         let body = resp.body_mut().with_config().limit(self.body_limit).read_to_vec().map_err(|e| match e {
             ureq::Error::BodyExceedsLimit(n) => {
@@ -198,7 +229,13 @@ impl Client {
         Ok((status, parts, body))
     }
 
-    fn check(path: &str, status: u16, body: &[u8], version: ApiVersion) -> Result<(), ApiError> {
+    fn check(
+        path: &str,
+        status: u16,
+        body: &[u8],
+        version: ApiVersion,
+        retry_after: Option<Duration>,
+    ) -> Result<(), ApiError> {
         if (200..300).contains(&status) {
             return Ok(());
         }
@@ -209,12 +246,32 @@ impl Client {
                 ApiError::Unauthorized { path, message: env.error_message.unwrap_or_else(|| "no error message".into()) }
             }
             406 => ApiError::NotAcceptable { path, version },
-            _ => ApiError::Status { path, status, code: env.error_code, message: env.error_message },
+            _ => ApiError::Status { path, status, code: env.error_code, message: env.error_message, retry_after },
         })
     }
 
-    /// Authenticated GET of a JSON document at the given API version.
+    /// Authenticated GET of a JSON document at the given API version, retried with backoff on transient failures.
     pub fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        version: ApiVersion,
+    ) -> Result<(T, Option<EpochMs>), ApiError> {
+        let mut attempt = 0;
+        loop {
+            match self.get_json_once(path, query, version) {
+                Err(e) if attempt < RETRIES && retryable(&e) => {
+                    let wait = backoff(attempt, &e);
+                    log::debug!("{e}; retrying in {:.1}s", wait.as_secs_f64());
+                    std::thread::sleep(wait);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn get_json_once<T: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, String)],
@@ -222,7 +279,7 @@ impl Client {
     ) -> Result<(T, Option<EpochMs>), ApiError> {
         let accept = format!("application/vnd.netbackup+json;version={version}");
         let (status, parts, body) = self.send(path, query, &accept, true)?;
-        Self::check(path, status, &body, version)?;
+        Self::check(path, status, &body, version, parts.retry_after)?;
         let value = serde_json::from_slice(&body)
             .map_err(|e| ApiError::Decode { path: path.to_string(), detail: e.to_string() })?;
         Ok((value, parts.date))
@@ -259,7 +316,13 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or(ApiError::Status { path: "/admin/jobs".into(), status: 406, code: None, message: None }))
+        Err(last.unwrap_or(ApiError::Status {
+            path: "/admin/jobs".into(),
+            status: 406,
+            code: None,
+            message: None,
+            retry_after: None,
+        }))
     }
 
     /// Walks every page of a list endpoint, handing each page's items to `on_page`.
@@ -334,6 +397,7 @@ mod http_parts {
     pub struct Parts {
         pub api_version: Option<String>,
         pub date: Option<super::EpochMs>,
+        pub retry_after: Option<std::time::Duration>,
     }
 }
 

@@ -60,6 +60,10 @@ struct Control {
     latency_ms: u64,
     /// HTTP status to answer API calls with (e.g. 503), for the paths in `fail_paths`.
     fail: Option<u16>,
+    /// With `fail`: only the next N targeted requests fail (0 = all of them).
+    fail_count: u64,
+    /// With `fail`: seconds to announce in a `Retry-After` header.
+    retry_after: Option<u64>,
     fail_paths: String,
     hang_ms: u64,
     garbage: bool,
@@ -266,6 +270,8 @@ impl Sim {
                     match k.as_str() {
                         "latency_ms" => c.latency_ms = v.parse().unwrap_or(0),
                         "fail" => c.fail = v.parse().ok().filter(|s: &u16| *s >= 400),
+                        "fail_count" => c.fail_count = v.parse().unwrap_or(0),
+                        "retry_after" => c.retry_after = v.parse().ok(),
                         "fail_paths" => c.fail_paths = v.clone(),
                         "hang_ms" => c.hang_ms = v.parse().unwrap_or(0),
                         "garbage" => c.garbage = v == "1",
@@ -351,7 +357,19 @@ impl Sim {
             std::thread::sleep(Duration::from_millis(c.hang_ms));
         }
         if let (Some(status), true) = (c.fail, targeted) {
-            return error_reply(status, 503, "The server is busy.");
+            if c.fail_count > 0 {
+                let mut live = self.control.lock();
+                live.fail_count = live.fail_count.saturating_sub(1);
+                if live.fail_count == 0 {
+                    live.fail = None;
+                }
+            }
+            self.count("injected_failures");
+            let mut reply = error_reply(status, 503, "The server is busy.");
+            if let Some(secs) = c.retry_after {
+                reply.2.push(header("Retry-After", &secs.to_string()));
+            }
+            return reply;
         }
         match route {
             "ping" if self.release.has_ping => (
