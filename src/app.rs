@@ -14,6 +14,9 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How often the `process_*` metrics are re-read.
+const PROCESS_REFRESH: Duration = Duration::from_secs(5);
+
 /// How long shutdown waits for pollers busy in a NetBackup request before exiting without them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -112,6 +115,25 @@ fn serve(cli: &Cli, text: &str, config: config::Config, listen: &str) -> Result<
         std::thread::Builder::new().name("reload".into()).spawn(move || q.serve(&r)).map_err(|e| e.to_string())?
     };
     let watch_stop = Arc::new(AtomicBool::new(false));
+    // process_* metrics: refreshed every few seconds so the scrape path stays a copy of ready bytes.
+    let ticker = {
+        let (store, stop) = (store.clone(), watch_stop.clone());
+        std::thread::Builder::new()
+            .name("process-metrics".into())
+            .spawn(move || {
+                let step = Duration::from_millis(250);
+                let mut waited = Duration::ZERO;
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(step); // short steps: shutdown never waits for a full refresh period
+                    waited += step;
+                    if waited >= PROCESS_REFRESH {
+                        waited = Duration::ZERO;
+                        store.refresh_process();
+                    }
+                }
+            })
+            .map_err(|e| e.to_string())?
+    };
     let watcher =
         match crate::watch::spawn(cli.config_file.clone(), reloader.clone(), queue.clone(), watch_stop.clone()) {
             Ok(t) => Some(t),
@@ -159,6 +181,7 @@ fn serve(cli: &Cli, text: &str, config: config::Config, listen: &str) -> Result<
     queue.close();
     signal_handle.close();
     let _ = reload_thread.join();
+    let _ = ticker.join();
     let _ = signal_thread.join();
     if let Some(w) = watcher {
         let _ = w.join();

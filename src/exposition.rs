@@ -25,9 +25,13 @@ pub enum Fam {
     JobsFinishedTotal,
     JobsBytesTotal,
     JobsInStore,
+    CollectionDuration,
+    CollectionErrors,
+    ApiRequests,
+    ApiRequestDuration,
 }
 
-pub const FAMILY_COUNT: usize = Fam::JobsInStore as usize + 1;
+pub const FAMILY_COUNT: usize = Fam::ApiRequestDuration as usize + 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -67,6 +71,10 @@ const DEFS: [(&str, Kind); FAMILY_COUNT] = [
     ("nbu_jobs_finished_total", Kind::Counter),
     ("nbu_jobs_transferred_bytes_total", Kind::Counter),
     ("nbu_exporter_jobs_in_store", Kind::Gauge),
+    ("nbu_exporter_collection_duration_seconds", Kind::Histogram),
+    ("nbu_exporter_collection_errors_total", Kind::Counter),
+    ("nbu_exporter_api_requests_total", Kind::Counter),
+    ("nbu_exporter_api_request_duration_seconds", Kind::Histogram),
 ];
 
 /// The HELP/TYPE header of every family; HELP of cached families names the TTL.
@@ -99,6 +107,10 @@ impl Families {
             "Jobs seen reaching DONE since the exporter started, each counted once".into(),
             "Bytes transferred by jobs seen reaching DONE since the exporter started, each counted once".into(),
             "Jobs held in the exporter's in-memory job store".into(),
+            "Time one collection of a source took, retries included".into(),
+            "Failed collections by kind: transport, unauthorized, version, http, decode".into(),
+            "Requests sent to NetBackup by endpoint and HTTP status (error: no answer)".into(),
+            "Latency of requests to NetBackup by endpoint, body included".into(),
         ];
         let headers = DEFS
             .iter()

@@ -31,7 +31,7 @@ fn check_site(site: SiteConfig, version: Option<crate::config::ApiVersion>) -> R
     let mut s = site;
     s.connect_timeout = s.connect_timeout.min(CHECK_TIMEOUT);
     s.request_timeout = s.request_timeout.min(CHECK_TIMEOUT);
-    let client = Client::new(&s)?;
+    let client = Client::new(&s, Default::default())?;
     let version = match version.or(s.api_version) {
         Some(v) => v,
         None => client.detect_version().map_err(|e| e.to_string())?,

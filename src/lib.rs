@@ -15,6 +15,7 @@ pub mod logging;
 pub mod netbackup;
 pub mod notify;
 pub mod poller;
+pub mod process;
 pub mod reload;
 pub mod snapshot;
 pub mod watch;

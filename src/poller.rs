@@ -6,10 +6,12 @@ use crate::collector::jobs::JobsCollector;
 use crate::collector::storage::StorageCollector;
 use crate::collector::{Collector, Ctx, Timings};
 use crate::config::{ApiVersion, Config, SiteConfig};
-use crate::exposition::{Fam, Samples};
+use crate::exposition::{Fam, Histogram, Samples};
+use crate::netbackup::client::ApiStats;
 use crate::netbackup::{ApiError, Client};
 use crate::snapshot::{SiteState, Store};
 use parking_lot::{Condvar, Mutex};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -67,8 +69,14 @@ impl Control {
     }
 }
 
+/// Collection duration buckets in seconds.
+const COLLECTION_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
+
 struct Source {
     collector: Box<dyn Collector>,
+    duration: Histogram,
+    /// kind → failed collections.
+    errors: BTreeMap<&'static str, u64>,
     due: Instant,
     last_success: Option<f64>,
     last_ok: Option<bool>,
@@ -85,6 +93,8 @@ pub struct PollerHandle {
 
 pub struct SitePoller {
     owner: u64,
+    /// Request counters of this site, kept across the clients a reload replaces.
+    api_stats: Arc<Mutex<ApiStats>>,
     site: SiteConfig,
     client: Client,
     version: Option<ApiVersion>,
@@ -112,7 +122,8 @@ fn collectors_for(config: &Config) -> Vec<Box<dyn Collector>> {
 /// Registers `site` in the store (dropping any data it had) and starts its poller thread.
 pub fn start(site: &SiteConfig, config: &Config, store: &Arc<Store>) -> Result<PollerHandle, String> {
     let owner = NEXT_OWNER.fetch_add(1, Ordering::SeqCst);
-    let client = Client::new(site)?;
+    let api_stats = Arc::new(Mutex::new(ApiStats::default()));
+    let client = Client::new(site, api_stats.clone())?;
     log::info!(
         "site {}: polling {} (proxy: {}, API version: {})",
         site.site,
@@ -130,10 +141,19 @@ pub fn start(site: &SiteConfig, config: &Config, store: &Arc<Store>) -> Result<P
     let now = Instant::now();
     let sources = collectors_for(config)
         .into_iter()
-        .map(|collector| Source { collector, due: now, last_success: None, last_ok: None, last_error: None })
+        .map(|collector| Source {
+            collector,
+            duration: Histogram::new(COLLECTION_BUCKETS),
+            errors: BTreeMap::new(),
+            due: now,
+            last_success: None,
+            last_ok: None,
+            last_error: None,
+        })
         .collect();
     let poller = SitePoller {
         owner,
+        api_stats,
         version: site.api_version,
         site: site.clone(),
         client,
@@ -167,7 +187,7 @@ impl SitePoller {
     /// Adopts reloaded settings: a new client (key, TLS, proxy, timeouts), timings, and an immediate collection.
     fn apply(&mut self, site: SiteConfig, timings: Timings) {
         if site != self.site {
-            match Client::new(&site) {
+            match Client::new(&site, self.api_stats.clone()) {
                 Ok(c) => {
                     self.client = c;
                     if site.api_version != self.site.api_version || site.api_key != self.site.api_key {
@@ -195,6 +215,7 @@ impl SitePoller {
         }
         src.last_ok = Some(false);
         src.last_error = Some(msg);
+        *src.errors.entry(err.kind()).or_default() += 1;
         src.due = Instant::now() + src.collector.interval().min(RETRY_CAP);
     }
 
@@ -229,7 +250,9 @@ impl SitePoller {
                 let src = &mut sources[i];
                 let ctx = Ctx { client: &self.client, version, site: &self.site.site };
                 let started = Instant::now();
-                match src.collector.collect(&ctx) {
+                let result = src.collector.collect(&ctx);
+                src.duration.observe(started.elapsed().as_secs_f64());
+                match result {
                     Ok(()) => {
                         if src.last_ok == Some(false) {
                             log::info!("site {}: {} collection recovered", self.site.site, src.collector.source());
@@ -275,6 +298,21 @@ impl SitePoller {
         for s in &self.sources {
             s.collector.render(site, &mut out);
         }
+        for s in &self.sources {
+            let src = s.collector.source();
+            out.histogram(Fam::CollectionDuration, &[("site", site), ("source", src)], &s.duration);
+            for (kind, n) in &s.errors {
+                out.sample(Fam::CollectionErrors, &[("site", site), ("source", src), ("kind", kind)], *n as f64);
+            }
+        }
+        let api = self.api_stats.lock();
+        for ((endpoint, code), n) in &api.requests {
+            out.sample(Fam::ApiRequests, &[("site", site), ("endpoint", endpoint), ("code", code)], *n as f64);
+        }
+        for (endpoint, h) in &api.durations {
+            out.histogram(Fam::ApiRequestDuration, &[("site", site), ("endpoint", endpoint)], h);
+        }
+        drop(api);
         let state = SiteState {
             name: site.to_string(),
             url: self.site.base_url(),

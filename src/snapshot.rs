@@ -44,6 +44,8 @@ struct Part {
 
 struct Inner {
     families: Families,
+    /// The `process_*` metrics, refreshed by a ticker (see `app`).
+    process: String,
     parts: BTreeMap<String, Part>,
     reload: ReloadStatus,
 }
@@ -85,7 +87,7 @@ fn render_reload(r: &ReloadStatus, out: &mut String) {
 impl Store {
     pub fn new(families: Families, reload: ReloadStatus) -> Self {
         let store = Store {
-            inner: Mutex::new(Inner { families, parts: BTreeMap::new(), reload }),
+            inner: Mutex::new(Inner { families, process: crate::process::render(), parts: BTreeMap::new(), reload }),
             current: RwLock::new(Arc::new(Snapshot { body: Arc::from(&b""[..]), sites: Vec::new(), ready: false })),
         };
         store.rebuild(&store.inner.lock());
@@ -126,6 +128,14 @@ impl Store {
         self.rebuild(&inner);
     }
 
+    /// Refreshes the `process_*` metrics.
+    pub fn refresh_process(&self) {
+        let text = crate::process::render();
+        let mut inner = self.inner.lock();
+        inner.process = text;
+        self.rebuild(&inner);
+    }
+
     pub fn update_reload(&self, f: impl FnOnce(&mut ReloadStatus)) {
         let mut inner = self.inner.lock();
         f(&mut inner.reload);
@@ -136,6 +146,7 @@ impl Store {
         let samples: Vec<&Samples> = inner.parts.values().map(|p| p.samples.as_ref()).collect();
         let mut head = build_info();
         render_reload(&inner.reload, &mut head);
+        head.push_str(&inner.process);
         let mut body = Vec::with_capacity(head.len() + 4096);
         body.extend_from_slice(head.as_bytes());
         inner.families.render(&samples, &mut body);

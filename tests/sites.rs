@@ -162,3 +162,49 @@ fn transient_failures_are_retried_with_backoff_but_4xx_are_not() {
     assert_eq!(sim.stats()["storage"], 1);
     assert!(exp.log_text().contains("storage collection failed: GET /storage/storage-units: HTTP 400"));
 }
+
+#[test]
+fn self_metrics_count_requests_errors_and_durations() {
+    let sim = Sim::start("10.4", &[]);
+    let exp = Exporter::start(&config(SERVER, &[sim.site("dc1", "test-key", "")]));
+    exp.wait_ready();
+    exp.wait_collections("dc1", "jobs", 2);
+    sim.control("fail=500&fail_paths=jobs");
+    wait_for(Duration::from_secs(15), "a counted collection error", || {
+        let m = exp.scrape();
+        m.get("nbu_exporter_collection_errors_total", &[("site", "dc1"), ("source", "jobs"), ("kind", "http")])
+            .filter(|n| *n >= 1.0)
+            .map(|_| m)
+    });
+    let m = exp.scrape();
+    let req = |endpoint: &str, code: &str| {
+        m.get("nbu_exporter_api_requests_total", &[("site", "dc1"), ("endpoint", endpoint), ("code", code)])
+            .unwrap_or(0.0)
+    };
+    // The exporter's own count of requests matches what the simulator saw, per endpoint.
+    let stats = sim.stats();
+    let jobs_total: f64 = m
+        .all("nbu_exporter_api_requests_total")
+        .iter()
+        .filter(|s| s.labels["endpoint"] == "/admin/jobs")
+        .map(|s| s.value)
+        .sum();
+    assert!(req("/admin/jobs", "200") >= 3.0 && req("/admin/jobs", "500") >= 3.0, "{}", m.text);
+    assert!((jobs_total - stats["jobs"] as f64).abs() <= 3.0, "exporter {jobs_total} vs simulator {}", stats["jobs"]);
+    assert_eq!(req("/storage/storage-units", "200"), 1.0);
+    assert_eq!(req("/ping", "200"), 1.0);
+    // Endpoints are path templates: no query strings or hosts in labels.
+    assert!(m
+        .all("nbu_exporter_api_requests_total")
+        .iter()
+        .all(|s| s.labels["endpoint"].starts_with('/') && !s.labels["endpoint"].contains('?')));
+    assert!(m
+        .get("nbu_exporter_api_request_duration_seconds_count", &[("endpoint", "/admin/jobs")])
+        .is_some_and(|n| n >= 6.0));
+    assert!(m.get("nbu_exporter_collection_duration_seconds_count", &[("source", "storage")]) == Some(1.0));
+    // process_* metrics of the exporter itself.
+    assert!(m.get("process_resident_memory_bytes", &[]).is_some_and(|v| v > 1e6), "{}", m.text);
+    assert!(m.get("process_open_fds", &[]).is_some_and(|v| v >= 3.0));
+    assert!(m.get("process_start_time_seconds", &[]).is_some_and(|v| v > 1.7e9));
+    assert!(m.get("process_cpu_seconds_total", &[]).is_some());
+}

@@ -3,8 +3,12 @@
 use super::models::{ErrorEnvelope, Item, Page};
 use super::time::{parse_http_date, EpochMs};
 use crate::config::{load_ca_file, ApiVersion, ProxySetting, Scheme, Secret, SiteConfig};
+use crate::exposition::Histogram;
+use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// API versions tried, newest first, when `/ping` does not name one (the 406 ladder).
@@ -153,10 +157,29 @@ pub struct Client {
     base: String,
     api_key: Secret,
     body_limit: u64,
+    stats: Arc<Mutex<ApiStats>>,
+}
+
+/// API request latency buckets in seconds.
+pub const REQUEST_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// Requests to NetBackup per endpoint (a fixed path, never a full URL) and answer code (`error`: no answer).
+#[derive(Debug, Default)]
+pub struct ApiStats {
+    pub requests: BTreeMap<(&'static str, String), u64>,
+    pub durations: BTreeMap<&'static str, Histogram>,
+}
+
+impl ApiStats {
+    fn record(&mut self, endpoint: &'static str, code: String, took: Duration) {
+        *self.requests.entry((endpoint, code)).or_default() += 1;
+        self.durations.entry(endpoint).or_insert_with(|| Histogram::new(REQUEST_BUCKETS)).observe(took.as_secs_f64());
+    }
 }
 
 impl Client {
-    pub fn new(site: &SiteConfig) -> Result<Client, String> {
+    /// A client recording its requests in `stats` (shared across the clients a reload replaces).
+    pub fn new(site: &SiteConfig, stats: Arc<Mutex<ApiStats>>) -> Result<Client, String> {
         let proxy = match &site.proxy {
             ProxySetting::Environment => ureq::Proxy::try_from_env(),
             ProxySetting::Direct => None,
@@ -186,7 +209,13 @@ impl Client {
             ureq::unversioned::transport::DefaultConnector::new(),
             super::resolve::FallbackResolver::default(),
         );
-        Ok(Client { agent, base: site.base_url(), api_key: site.api_key.clone(), body_limit: DEFAULT_BODY_LIMIT })
+        Ok(Client {
+            agent,
+            base: site.base_url(),
+            api_key: site.api_key.clone(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            stats,
+        })
     }
 
     /// A human description of the proxy in use, without credentials.
@@ -197,9 +226,27 @@ impl Client {
         }
     }
 
+    /// One HTTP exchange, recorded in the site's [`ApiStats`].
     fn send(
         &self,
-        path: &str,
+        path: &'static str,
+        query: &[(&str, String)],
+        accept: &str,
+        auth: bool,
+    ) -> Result<(u16, http_parts::Parts, Vec<u8>), ApiError> {
+        let started = std::time::Instant::now();
+        let result = self.send_inner(path, query, accept, auth);
+        let code = match &result {
+            Ok((status, _, _)) => status.to_string(),
+            Err(_) => "error".to_string(),
+        };
+        self.stats.lock().record(path, code, started.elapsed());
+        result
+    }
+
+    fn send_inner(
+        &self,
+        path: &'static str,
         query: &[(&str, String)],
         accept: &str,
         auth: bool,
@@ -253,7 +300,7 @@ impl Client {
     /// Authenticated GET of a JSON document at the given API version, retried with backoff on transient failures.
     pub fn get_json<T: DeserializeOwned>(
         &self,
-        path: &str,
+        path: &'static str,
         query: &[(&str, String)],
         version: ApiVersion,
     ) -> Result<(T, Option<EpochMs>), ApiError> {
@@ -273,7 +320,7 @@ impl Client {
 
     fn get_json_once<T: DeserializeOwned>(
         &self,
-        path: &str,
+        path: &'static str,
         query: &[(&str, String)],
         version: ApiVersion,
     ) -> Result<(T, Option<EpochMs>), ApiError> {
@@ -328,7 +375,7 @@ impl Client {
     /// Walks every page of a list endpoint, handing each page's items to `on_page`.
     pub fn walk<A: DeserializeOwned>(
         &self,
-        path: &str,
+        path: &'static str,
         query: &[(&str, String)],
         version: ApiVersion,
         paging: Paging,
