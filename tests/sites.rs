@@ -79,6 +79,8 @@ fn a_wrong_api_key_gives_nbu_up_0_and_says_what_to_check() {
     assert!(log.contains("401 unauthorized"), "{log}");
     assert!(log.contains("check that apiKey is valid and not expired") && log.contains("RBAC"), "{log}");
     assert!(!log.contains(secret), "the API key must never be logged");
+    // The harness's drop check (run for every exporter of every test) knows this key.
+    assert!(exp.secrets.iter().any(|s| s == secret), "{:?}", exp.secrets);
     assert!(!common::get(&exp.url("/")).2.contains(secret));
     // A 401 is never retried: one jobs and one storage request in the first cycle.
     assert_eq!(sim.stats().get("unauthorized").copied(), Some(2), "{:?}", sim.stats());
@@ -207,4 +209,43 @@ fn self_metrics_count_requests_errors_and_durations() {
     assert!(m.get("process_open_fds", &[]).is_some_and(|v| v >= 3.0));
     assert!(m.get("process_start_time_seconds", &[]).is_some_and(|v| v > 1.7e9));
     assert!(m.get("process_cpu_seconds_total", &[]).is_some());
+}
+
+#[test]
+fn a_malformed_page_keeps_the_last_good_data_and_tells_the_truth() {
+    let sim = Sim::start("10.4", &[]);
+    let exp = Exporter::start(&config(SERVER, &[sim.site("dc1", "test-key", "")]));
+    exp.wait_ready();
+    sim.control("freeze=1");
+    exp.wait_collections("dc1", "jobs", 2);
+    let good = exp.scrape();
+    let before = good.get("nbu_last_scrape_timestamp_seconds", &[("source", "jobs")]).unwrap();
+    sim.control("garbage=1&fail_paths=jobs");
+    wait_for(Duration::from_secs(10), "the decode error", || {
+        exp.log_text().contains("jobs collection failed: GET /admin/jobs: unexpected response body").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let m = exp.scrape();
+    assert_eq!(m.get("nbu_last_scrape_timestamp_seconds", &[("source", "jobs")]), Some(before), "no success claimed");
+    assert_eq!(
+        m.get("nbu_exporter_collection_errors_total", &[("source", "jobs"), ("kind", "decode")]).map(|n| n >= 1.0),
+        Some(true)
+    );
+    for family in ["nbu_jobs_count", "nbu_jobs_state_count", "nbu_jobs_finished_total", "nbu_exporter_jobs_in_store"] {
+        assert_eq!(m.by_labels(family, "dc1"), good.by_labels(family, "dc1"), "{family} changed after a bad page");
+    }
+    sim.control("garbage=0");
+    exp.wait_collections("dc1", "jobs", 1);
+}
+
+#[test]
+fn an_empty_job_list_is_reported_once_as_a_probable_permission_problem() {
+    let sim = Sim::start("10.4", &[]);
+    sim.control("no_rbac=1");
+    let exp = Exporter::start(&config(SERVER, &[sim.site("dc1", "test-key", "")]));
+    exp.wait_ready();
+    exp.wait_collections("dc1", "jobs", 3);
+    let log = exp.log_text();
+    assert_eq!(log.matches("probably lacks the view permission on jobs").count(), 1, "{log}");
+    assert_eq!(exp.scrape().get("nbu_up", &[("site", "dc1")]), Some(1.0), "a 200 is not an outage");
 }

@@ -99,6 +99,8 @@ pub struct JobsCollector {
     /// (action, policy_type, status) → lifetime totals.
     totals: HashMap<(Sym, Sym, Option<i32>), Totals>,
     watermark: Option<EpochMs>,
+    /// The "no jobs at all, probably RBAC" warning is given once.
+    warned_empty: bool,
     last_poll: Duration,
     last_full: Option<Instant>,
 }
@@ -121,6 +123,7 @@ impl JobsCollector {
             queued,
             totals: HashMap::new(),
             watermark: None,
+            warned_empty: false,
             last_poll: Duration::ZERO,
             last_full: None,
         }
@@ -242,6 +245,15 @@ impl Collector for JobsCollector {
             stats.pages,
             self.jobs.len()
         );
+        if full && fetched.is_empty() && !self.warned_empty {
+            // NetBackup answers 200 with no data, not 401, when the key's role lacks the jobs permission.
+            log::warn!(
+                "site {}: NetBackup returned no jobs at all; if its Activity Monitor shows jobs, the API key's role \
+                 probably lacks the view permission on jobs (|MANAGE|JOBS|)",
+                ctx.site
+            );
+            self.warned_empty = true;
+        }
         self.apply(fetched, full, now_ms());
         if full {
             self.last_full = Some(Instant::now());

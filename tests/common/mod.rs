@@ -136,6 +136,23 @@ pub struct Exporter {
     pub addr: String,
     pub logs: Arc<Mutex<Vec<String>>>,
     pub dir: PathBuf,
+    /// API keys this exporter was given; none may ever appear in its output (checked on drop).
+    pub secrets: Vec<String>,
+}
+
+/// The API keys in a config text (`apiKey: value`) and in `*KEY*` environment variables, long enough to search for.
+fn secrets_of(config_yaml: &str, env: &[(&str, &str)]) -> Vec<String> {
+    let mut out: Vec<String> = config_yaml
+        .split("apiKey:")
+        .skip(1)
+        .filter_map(|rest| {
+            let v = rest.trim_start().split(|c| c == '\n' || c == ',' || c == '}').next()?.trim().trim_matches('"');
+            (!v.starts_with("${")).then(|| v.to_string())
+        })
+        .collect();
+    out.extend(env.iter().filter(|(k, _)| k.contains("KEY")).map(|(_, v)| v.to_string()));
+    out.retain(|s| s.len() >= 6);
+    out
 }
 
 /// A config with the given server settings and site entries.
@@ -182,7 +199,8 @@ impl Exporter {
             logs.iter()
                 .find_map(|l| l.split("listening on ").nth(1).and_then(|r| r.split(',').next()).map(str::to_string))
         });
-        Exporter { child, addr, logs, dir }
+        let secrets = secrets_of(config_yaml, env);
+        Exporter { child, addr, logs, dir, secrets }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -254,6 +272,13 @@ impl Drop for Exporter {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+        if !std::thread::panicking() {
+            std::thread::sleep(Duration::from_millis(50));
+            let log = self.log_text();
+            for s in &self.secrets {
+                assert!(!log.contains(s.as_str()), "an API key appeared in the exporter's output:\n{log}");
+            }
+        }
     }
 }
 
