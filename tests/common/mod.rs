@@ -146,7 +146,7 @@ fn secrets_of(config_yaml: &str, env: &[(&str, &str)]) -> Vec<String> {
         .split("apiKey:")
         .skip(1)
         .filter_map(|rest| {
-            let v = rest.trim_start().split(|c| c == '\n' || c == ',' || c == '}').next()?.trim().trim_matches('"');
+            let v = rest.trim_start().split(['\n', ',', '}']).next()?.trim().trim_matches('"');
             (!v.starts_with("${")).then(|| v.to_string())
         })
         .collect();
