@@ -249,3 +249,26 @@ fn an_empty_job_list_is_reported_once_as_a_probable_permission_problem() {
     assert_eq!(log.matches("probably lacks the view permission on jobs").count(), 1, "{log}");
     assert_eq!(exp.scrape().get("nbu_up", &[("site", "dc1")]), Some(1.0), "a 200 is not an outage");
 }
+
+#[test]
+fn response_size_cap_and_collection_deadline() {
+    // Pages of 500 storage units are far over 64 KiB: rejected with a message naming the setting.
+    let sim = Sim::start("10.4", &["--extra-storage-units", "1200", "--jobs-per-hour", "60", "--old-jobs", "5"]);
+    let exp = Exporter::start(&config(SERVER, &[sim.site("dc1", "test-key", "    maxResponseSize: 64KiB\n")]));
+    exp.wait_ready();
+    let log = exp.log_text();
+    assert!(log.contains("storage collection failed: GET /storage/storage-units: unexpected response body: body larger than maxResponseSize"), "{log}");
+    assert_eq!(exp.scrape().get("nbu_up", &[("site", "dc1")]), Some(1.0), "small job pages still pass");
+    drop(exp);
+    // A slow server and many pages: the collection gives up at its deadline instead of running on.
+    let sim = Sim::start("10.4", &[]);
+    sim.control("latency_ms=400");
+    let exp = Exporter::start(&config(SERVER, &[sim.site("dc1", "test-key", "    collectionTimeout: 1s\n")]));
+    let t = Instant::now();
+    exp.wait_ready();
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+    let log = exp.log_text();
+    assert!(log.contains("jobs collection failed: GET /admin/jobs: collection deadline of 1s passed after"), "{log}");
+    let m = exp.scrape();
+    assert_eq!(m.get("nbu_exporter_collection_errors_total", &[("source", "jobs"), ("kind", "deadline")]), Some(1.0));
+}

@@ -24,6 +24,8 @@ pub const DEFAULT_NBU_PORT: u16 = 1556;
 pub const DEFAULT_NBU_URI: &str = "/netbackup";
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_COLLECTION_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Collectors this build implements.
 pub const COLLECTORS: &[&str] = &["jobs", "storage"];
@@ -142,6 +144,10 @@ pub struct SiteConfig {
     pub proxy: ProxySetting,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// One collection (all pages) of one source must finish within this.
+    pub collection_timeout: Duration,
+    /// Larger response bodies are rejected instead of buffered.
+    pub max_response_bytes: u64,
 }
 
 impl SiteConfig {
@@ -250,6 +256,21 @@ pub fn nearest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
         .filter(|(d, k)| *d <= (k.len() / 3).max(2))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
+}
+
+/// `64MiB`, `512KiB`, `1GiB`, `100000` (bytes); at least 1 KiB.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: u64 = s[..split].parse().ok()?;
+    let unit = match s[split..].trim() {
+        "" | "B" => 1,
+        "KiB" | "KB" | "K" => 1 << 10,
+        "MiB" | "MB" | "M" => 1 << 20,
+        "GiB" | "GB" | "G" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(unit).filter(|v| *v >= 1024)
 }
 
 /// `debug`, `info`, `warn`/`warning` or `error`.
@@ -607,6 +628,8 @@ impl Parser<'_> {
             "proxy",
             "connectTimeout",
             "requestTimeout",
+            "collectionTimeout",
+            "maxResponseSize",
         ];
         const IGNORED: &[(&str, &str)] = &[
             ("domain", "login domains are not used with API keys"),
@@ -726,6 +749,17 @@ impl Parser<'_> {
         };
         let connect_timeout = self.duration(map, "connectTimeout", path, DEFAULT_CONNECT_TIMEOUT);
         let request_timeout = self.duration(map, "requestTimeout", path, DEFAULT_REQUEST_TIMEOUT);
+        let collection_timeout = self.duration(map, "collectionTimeout", path, DEFAULT_COLLECTION_TIMEOUT);
+        let max_response_bytes = match self.string(map, "maxResponseSize", path) {
+            None => DEFAULT_MAX_RESPONSE_BYTES,
+            Some(v) => parse_size(&v).unwrap_or_else(|| {
+                self.err(
+                    &format!("{path}.maxResponseSize"),
+                    format_args!("{v:?} is not a size; use e.g. \"64MiB\", \"512KiB\" or a number of bytes"),
+                );
+                DEFAULT_MAX_RESPONSE_BYTES
+            }),
+        };
         if !site.is_empty() && !site.chars().all(|c| c.is_ascii_graphic()) {
             self.err(
                 &format!("{path}.site"),
@@ -745,6 +779,8 @@ impl Parser<'_> {
             proxy,
             connect_timeout,
             request_timeout,
+            collection_timeout,
+            max_response_bytes,
         })
     }
 
@@ -846,6 +882,10 @@ mod tests {
             ("nbuservers:\n  - {host: \"https://h\", apiKey: k}\n", "must be a host name"),
             ("nbuservers:\n  - {host: h, apiKey: k, apiVersion: latest}\n", "apiVersion: \"latest\""),
             ("nbuservers:\n  - {host: h, apiKey: k, proxy: \"ftp:/x\"}\n", "nbuservers[0].proxy: not a proxy URL"),
+            (
+                "nbuservers:\n  - {host: h, apiKey: k, maxResponseSize: lots}\n",
+                "nbuservers[0].maxResponseSize: \"lots\"",
+            ),
             ("nbuservers:\n  - {host: h, apiKy: k}\n", "apiKey: missing (found \"apiKy\": a typo of apiKey?)"),
             (
                 "nbuservers:\n  - {host: h, apiKey: k, caFile: /nonexistent.pem}\n",

@@ -27,8 +27,6 @@ pub const VERSION_LADDER: &[ApiVersion] = &[
     ApiVersion::new(3, 0),
 ];
 
-/// Response bodies larger than this are rejected rather than buffered.
-pub const DEFAULT_BODY_LIMIT: u64 = 64 * 1024 * 1024;
 /// Safety stop for pagination loops whose server never says "last page".
 const MAX_PAGES: usize = 100_000;
 
@@ -45,6 +43,8 @@ pub enum ApiError {
     Status { path: String, status: u16, code: Option<i64>, message: Option<String>, retry_after: Option<Duration> },
     /// A 2xx answer whose body is not what the API documents.
     Decode { path: String, detail: String },
+    /// The collection ran past its site's `collectionTimeout`.
+    Deadline { path: String, pages: usize, limit: Duration },
 }
 
 impl ApiError {
@@ -56,6 +56,7 @@ impl ApiError {
             ApiError::NotAcceptable { .. } => "version",
             ApiError::Status { .. } => "http",
             ApiError::Decode { .. } => "decode",
+            ApiError::Deadline { .. } => "deadline",
         }
     }
 }
@@ -83,6 +84,12 @@ impl fmt::Display for ApiError {
                 Ok(())
             }
             ApiError::Decode { path, detail } => write!(f, "GET {path}: unexpected response body: {detail}"),
+            ApiError::Deadline { path, pages, limit } => write!(
+                f,
+                "GET {path}: collection deadline of {}s passed after {pages} page(s); raise collectionTimeout or \
+                 shorten scrapingInterval",
+                limit.as_secs_f64()
+            ),
         }
     }
 }
@@ -157,6 +164,7 @@ pub struct Client {
     base: String,
     api_key: Secret,
     body_limit: u64,
+    collection_timeout: Duration,
     stats: Arc<Mutex<ApiStats>>,
 }
 
@@ -213,9 +221,15 @@ impl Client {
             agent,
             base: site.base_url(),
             api_key: site.api_key.clone(),
-            body_limit: DEFAULT_BODY_LIMIT,
+            body_limit: site.max_response_bytes,
+            collection_timeout: site.collection_timeout,
             stats,
         })
+    }
+
+    /// When a collection that starts now must be done.
+    pub fn deadline(&self) -> std::time::Instant {
+        std::time::Instant::now() + self.collection_timeout
     }
 
     /// A human description of the proxy in use, without credentials.
@@ -268,9 +282,10 @@ impl Client {
                 .map(|s| Duration::from_secs(s.min(RETRY_AFTER_CAP.as_secs()))),
         };
         let body = resp.body_mut().with_config().limit(self.body_limit).read_to_vec().map_err(|e| match e {
-            ureq::Error::BodyExceedsLimit(n) => {
-                ApiError::Decode { path: path.to_string(), detail: format!("body larger than the {n}-byte limit") }
-            }
+            ureq::Error::BodyExceedsLimit(n) => ApiError::Decode {
+                path: path.to_string(),
+                detail: format!("body larger than maxResponseSize ({n} bytes); raise it if the server is trusted"),
+            },
             e => ApiError::Transport { path: path.to_string(), detail: describe(&e) },
         })?;
         Ok((status, parts, body))
@@ -380,12 +395,20 @@ impl Client {
         version: ApiVersion,
         paging: Paging,
         limit: u32,
+        deadline: std::time::Instant,
         on_page: &mut dyn FnMut(Vec<Item<A>>),
     ) -> Result<WalkStats, ApiError> {
         let mut stats = WalkStats::default();
         let mut cursor: Option<String> = None;
         let mut offset: i64 = 0;
         loop {
+            if stats.pages > 0 && std::time::Instant::now() > deadline {
+                return Err(ApiError::Deadline {
+                    path: path.to_string(),
+                    pages: stats.pages,
+                    limit: self.collection_timeout,
+                });
+            }
             let mut q: Vec<(&str, String)> = query.to_vec();
             q.push(("page[limit]", limit.to_string()));
             match paging {
