@@ -230,7 +230,6 @@ impl Collector for JobsCollector {
             ctx.version,
             paging,
             PAGE_LIMIT,
-            ctx.client.deadline(),
             &mut |items| fetched.extend(items.into_iter().filter_map(|it| it.attributes)),
         )?;
         if stats.items > 0 && fetched.iter().all(|a| a.job_id.is_none()) {

@@ -54,7 +54,6 @@ impl Collector for StorageCollector {
             ctx.version,
             Paging::Offset,
             PAGE_LIMIT,
-            ctx.client.deadline(),
             &mut |items| {
                 units.extend(items.into_iter().filter_map(|it| {
                     let mut a = it.attributes?;

@@ -227,11 +227,6 @@ impl Client {
         })
     }
 
-    /// When a collection that starts now must be done.
-    pub fn deadline(&self) -> std::time::Instant {
-        std::time::Instant::now() + self.collection_timeout
-    }
-
     /// A human description of the proxy in use, without credentials.
     pub fn proxy_description(&self) -> String {
         match self.agent.config().proxy() {
@@ -395,9 +390,10 @@ impl Client {
         version: ApiVersion,
         paging: Paging,
         limit: u32,
-        deadline: std::time::Instant,
         on_page: &mut dyn FnMut(Vec<Item<A>>),
     ) -> Result<WalkStats, ApiError> {
+        // One walk is one collection of a source: it must end within collectionTimeout.
+        let deadline = std::time::Instant::now() + self.collection_timeout;
         let mut stats = WalkStats::default();
         let mut cursor: Option<String> = None;
         let mut offset: i64 = 0;
