@@ -4,7 +4,7 @@ CARGO ?= cargo
 DEMO_KEY ?= demo-api-key
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: build test lint demo bench static tarball deb rpm packages package-check test-static clean
+.PHONY: build test lint demo bench fuzz static tarball deb rpm packages package-check test-static clean
 
 build:
 	$(CARGO) build --release --bins
@@ -61,6 +61,10 @@ package-check:
 test-static: static
 	NBU_EXPORTER_BIN=$(CURDIR)/dist/nbu_exporter NBU_SIM_BIN=$(CURDIR)/dist/nbu-sim \
 	  $(CARGO) nextest run --test jobs --test sites --test cli --test ops --test dns --no-fail-fast
+
+# Randomised-input tests of the JSON models, date/duration parsers and config parser: 60 s per target.
+fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} $(CARGO) test --release --test fuzz -- --nocapture --test-threads 1
 
 # Minimal benchmark until the performance work: scrape latency of the release build against the simulator.
 bench: build
