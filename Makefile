@@ -4,7 +4,7 @@ CARGO ?= cargo
 DEMO_KEY ?= demo-api-key
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: build test lint demo bench fuzz static tarball deb rpm packages package-check test-static clean
+.PHONY: build test lint demo bench fuzz soak static tarball deb rpm packages package-check test-static clean
 
 build:
 	$(CARGO) build --release --bins
@@ -65,6 +65,10 @@ test-static: static
 # Randomised-input tests of the JSON models, date/duration parsers and config parser: 60 s per target.
 fuzz:
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} $(CARGO) test --release --test fuzz -- --nocapture --test-threads 1
+
+# Soak: churn, faults every few seconds, reloads, continuous scrapes; SOAK_SECONDS (default 600).
+soak:
+	SOAK_SECONDS=$${SOAK_SECONDS:-600} $(CARGO) test --release --test soak -- --ignored --nocapture
 
 # Minimal benchmark until the performance work: scrape latency of the release build against the simulator.
 bench: build

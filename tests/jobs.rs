@@ -2,55 +2,9 @@
 
 mod common;
 
-use common::{config, key, wait_for, Exporter, Metrics, Sim};
+use common::{config, expected, wait_for, Expected, Exporter, Metrics, Sim};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::time::Duration;
-
-type Map = BTreeMap<Vec<(String, String)>, f64>;
-
-#[derive(Default, Debug)]
-struct Expected {
-    count: Map,
-    bytes: Map,
-    status: Map,
-    files: Map,
-    state: Map,
-    queued: Map,
-}
-
-/// What the metrics must say, computed independently from the simulator's raw job list.
-fn expected(truth: &Value, window_ms: i64) -> Expected {
-    let now = truth["nowMs"].as_i64().unwrap();
-    let mut e = Expected::default();
-    for j in truth["jobs"].as_array().unwrap() {
-        let action = j["jobType"].as_str().unwrap();
-        let ptype = j["policyType"].as_str().unwrap();
-        let state = j["state"].as_str().unwrap();
-        let end = j["endTimeMs"].as_i64().unwrap();
-        let done_in_window = state == "DONE" && end >= now - window_ms;
-        if state != "DONE" || done_in_window {
-            *e.state.entry(key(&[("action", action), ("state", state)])).or_default() += 1.0;
-        }
-        if state == "QUEUED" {
-            let reason = j["jobQueueReason"].as_i64().unwrap().to_string();
-            *e.queued.entry(key(&[("action", action), ("reason", &reason)])).or_default() += 1.0;
-        }
-        if done_in_window {
-            assert!(j["status"].is_i64(), "DONE jobs carry a status: {j}");
-            let status = j["status"].as_i64().unwrap().to_string();
-            let k = key(&[("action", action), ("policy_type", ptype), ("status", &status)]);
-            *e.count.entry(k.clone()).or_default() += 1.0;
-            *e.bytes.entry(k).or_default() += j["kilobytesTransferred"].as_f64().unwrap() * 1024.0;
-            *e.status.entry(key(&[("action", action), ("status", &status)])).or_default() += 1.0;
-            *e.files.entry(key(&[("action", action), ("policy_type", ptype)])).or_default() +=
-                j["numberOfFiles"].as_f64().unwrap();
-        } else {
-            assert!(state == "DONE" || j["status"].is_null(), "unfinished jobs have no status: {j}");
-        }
-    }
-    e
-}
 
 fn assert_matches(m: &Metrics, site: &str, e: &Expected) {
     assert!(!e.count.is_empty() && !e.queued.is_empty(), "the simulator must produce finished and queued jobs");

@@ -378,3 +378,48 @@ pub fn key(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     v.sort();
     v
 }
+
+type Map = BTreeMap<Vec<(String, String)>, f64>;
+
+#[derive(Default, Debug)]
+pub struct Expected {
+    pub count: Map,
+    pub bytes: Map,
+    pub status: Map,
+    pub files: Map,
+    pub state: Map,
+    pub queued: Map,
+}
+
+/// What the metrics must say, computed independently from the simulator's raw job list.
+pub fn expected(truth: &Value, window_ms: i64) -> Expected {
+    let now = truth["nowMs"].as_i64().unwrap();
+    let mut e = Expected::default();
+    for j in truth["jobs"].as_array().unwrap() {
+        let action = j["jobType"].as_str().unwrap();
+        let ptype = j["policyType"].as_str().unwrap();
+        let state = j["state"].as_str().unwrap();
+        let end = j["endTimeMs"].as_i64().unwrap();
+        let done_in_window = state == "DONE" && end >= now - window_ms;
+        if state != "DONE" || done_in_window {
+            *e.state.entry(key(&[("action", action), ("state", state)])).or_default() += 1.0;
+        }
+        if state == "QUEUED" {
+            let reason = j["jobQueueReason"].as_i64().unwrap().to_string();
+            *e.queued.entry(key(&[("action", action), ("reason", &reason)])).or_default() += 1.0;
+        }
+        if done_in_window {
+            assert!(j["status"].is_i64(), "DONE jobs carry a status: {j}");
+            let status = j["status"].as_i64().unwrap().to_string();
+            let k = key(&[("action", action), ("policy_type", ptype), ("status", &status)]);
+            *e.count.entry(k.clone()).or_default() += 1.0;
+            *e.bytes.entry(k).or_default() += j["kilobytesTransferred"].as_f64().unwrap() * 1024.0;
+            *e.status.entry(key(&[("action", action), ("status", &status)])).or_default() += 1.0;
+            *e.files.entry(key(&[("action", action), ("policy_type", ptype)])).or_default() +=
+                j["numberOfFiles"].as_f64().unwrap();
+        } else {
+            assert!(state == "DONE" || j["status"].is_null(), "unfinished jobs have no status: {j}");
+        }
+    }
+    e
+}
