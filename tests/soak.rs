@@ -64,14 +64,14 @@ fn soak_with_churn_faults_reloads_and_scrapes() {
     while started.elapsed() < total {
         std::thread::sleep(Duration::from_secs(1));
         tick += 1;
-        if tick % 6 == 0 {
+        if tick.is_multiple_of(6) {
             sim.control(faults[(tick / 6) as usize % faults.len()]);
         } else if tick % 6 == 2 {
             sim.control(clear);
         }
-        if tick % 4 == 0 {
+        if tick.is_multiple_of(4) {
             // A reload every 4 s, alternating a real change and a no-op edit.
-            std::fs::write(exp.config_path(), yaml(if tick % 8 == 0 { "2s" } else { "1s" })).unwrap();
+            std::fs::write(exp.config_path(), yaml(if tick.is_multiple_of(8) { "2s" } else { "1s" })).unwrap();
         }
         if rss_after_warm_up.is_none() && started.elapsed() >= warm_up {
             rss_after_warm_up = Some(rss_kib(pid));
