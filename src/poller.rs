@@ -190,7 +190,10 @@ impl SitePoller {
             match Client::new(&site, self.api_stats.clone()) {
                 Ok(c) => {
                     self.client = c;
-                    if site.api_version != self.site.api_version || site.api_key != self.site.api_key {
+                    if site.api_version != self.site.api_version
+                        || site.api_key != self.site.api_key
+                        || site.login != self.site.login
+                    {
                         self.version = site.api_version;
                     }
                     self.site = site;

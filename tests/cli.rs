@@ -132,6 +132,6 @@ fn legacy_single_server_config_still_works() {
     assert_eq!(exp.scrape().get("nbu_up", &[("site", "127.0.0.1")]), Some(1.0));
     let log = exp.log_text();
     assert!(log.contains("nbuserver: the single nbuserver: block is deprecated"), "{log}");
-    assert!(log.contains("nbuserver.domain: ignored"), "{log}");
+    assert!(log.contains("nbuserver.domain: domain/domainType only apply to a username: login"), "{log}");
     assert!(!log.contains("test-key"));
 }

@@ -272,3 +272,44 @@ fn response_size_cap_and_collection_deadline() {
     let m = exp.scrape();
     assert_eq!(m.get("nbu_exporter_collection_errors_total", &[("source", "jobs"), ("kind", "deadline")]), Some(1.0));
 }
+
+#[test]
+fn username_login_renews_tokens_and_recovers_from_revocation() {
+    let sim = Sim::start("10.4", &["--login", "nbuadmin:Pa55-w0rd-9x7", "--token-validity", "2"]);
+    let site = format!(
+        "  - site: dc1\n    scheme: http\n    host: 127.0.0.1\n    port: {}\n    username: nbuadmin\n    password: \"${{NBU_PASSWORD}}\"\n    domain: nbu\n    domainType: vx\n",
+        sim.port()
+    );
+    let exp =
+        Exporter::start_with(&config(SERVER, std::slice::from_ref(&site)), &[], &[("NBU_PASSWORD", "Pa55-w0rd-9x7")]);
+    exp.wait_ready();
+    assert_eq!(exp.scrape().get("nbu_up", &[("site", "dc1")]), Some(1.0), "{}", exp.log_text());
+    // Tokens live 2 s: collecting for 5 s needs renewals, none of them visible as failures.
+    exp.wait_collections("dc1", "jobs", 5);
+    let stats = sim.stats();
+    assert!(stats["login"] >= 2, "{stats:?}");
+    assert!(!stats.contains_key("login_failed"));
+    // A token revoked early: the 401 triggers one new login and the request is repeated.
+    sim.control("revoke_tokens=1");
+    exp.wait_collections("dc1", "jobs", 2);
+    let log = exp.log_text();
+    assert!(!log.contains("collection failed"), "{log}");
+    assert!(!log.contains("Pa55-w0rd-9x7") && !log.contains("eyJ.sim"), "password or token logged");
+    let m = exp.scrape();
+    assert!(m
+        .get("nbu_exporter_api_requests_total", &[("endpoint", "/login"), ("code", "201")])
+        .is_some_and(|n| n >= 3.0));
+    drop(exp);
+
+    // A wrong password: nbu_up 0 and a log line that says what to check.
+    let exp = Exporter::start_with(&config(SERVER, &[site]), &[], &[("NBU_PASSWORD", "wrong-password")]);
+    exp.wait_ready();
+    assert_eq!(exp.scrape().get("nbu_up", &[("site", "dc1")]), Some(0.0));
+    assert!(exp.log_text().contains("login refused; check username/password"), "{}", exp.log_text());
+    drop(exp);
+
+    // The API-key login form.
+    let exp = Exporter::start(&config(SERVER, &[sim.site("dc2", "test-key", "    apiKeyLogin: true\n")]));
+    exp.wait_ready();
+    assert_eq!(exp.scrape().get("nbu_up", &[("site", "dc2")]), Some(1.0), "{}", exp.log_text());
+}

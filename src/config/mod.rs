@@ -129,6 +129,19 @@ impl ServerConfig {
     }
 }
 
+/// Token login: user name and password (domain optional), or the API-key login form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    Password {
+        username: String,
+        password: Secret,
+        domain: Option<String>,
+        domain_type: Option<String>,
+    },
+    /// `apiKeyLogin: true`: log in with the API key (domainName `vrts.apikey`) and use the returned token.
+    ApiKey,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SiteConfig {
     pub site: String,
@@ -137,6 +150,8 @@ pub struct SiteConfig {
     pub port: u16,
     pub uri: String,
     pub api_key: Secret,
+    /// Log in (`POST /login`) for a token instead of sending the API key on every request.
+    pub login: Option<Login>,
     pub api_version: Option<ApiVersion>,
     pub insecure_skip_verify: bool,
     /// PEM file of the CA(s) to trust for this site instead of the bundled Mozilla roots.
@@ -622,6 +637,11 @@ impl Parser<'_> {
             "uri",
             "apiKey",
             "apiKeyFile",
+            "apiKeyLogin",
+            "username",
+            "password",
+            "domain",
+            "domainType",
             "apiVersion",
             "insecureSkipVerify",
             "caFile",
@@ -631,11 +651,7 @@ impl Parser<'_> {
             "collectionTimeout",
             "maxResponseSize",
         ];
-        const IGNORED: &[(&str, &str)] = &[
-            ("domain", "login domains are not used with API keys"),
-            ("domainType", "login domains are not used with API keys"),
-            ("contentType", "the media type is negotiated from apiVersion"),
-        ];
+        const IGNORED: &[(&str, &str)] = &[("contentType", "the media type is negotiated from apiVersion")];
         let before = self.errors.len();
         let map = self.mapping(v, path, KEYS, IGNORED);
         if map.is_none() {
@@ -686,29 +702,57 @@ impl Parser<'_> {
                 format_args!("{uri:?} must start with /; NetBackup's API lives under \"/netbackup\""),
             );
         }
-        let api_key_given = map.is_some_and(|m| m.get("apiKey").is_some_and(|v| !v.is_null()));
-        let key_file = self.string(map, "apiKeyFile", path).filter(|f| !f.trim().is_empty());
-        let api_key = match (api_key_given, key_file) {
-            (true, Some(_)) => {
-                self.err(&format!("{path}.apiKeyFile"), "set together with apiKey; keep only one of them");
-                String::new()
+        let username = self.string(map, "username", path).filter(|u| !u.trim().is_empty());
+        let domain = self.string(map, "domain", path).filter(|d| !d.trim().is_empty());
+        let domain_type = self.string(map, "domainType", path).filter(|d| !d.trim().is_empty());
+        let (api_key, login) = if let Some(username) = username {
+            let password = self.string(map, "password", path).unwrap_or_default();
+            if password.is_empty() {
+                self.err(
+                    &format!("{path}.password"),
+                    "missing; username: needs password: (e.g. password: \"${NBU_PASSWORD}\")",
+                );
             }
-            (false, Some(f)) => self.key_file(&f, &format!("{path}.apiKeyFile")).unwrap_or_default(),
-            (true, None) => {
-                let k = self.string(map, "apiKey", path).unwrap_or_default();
-                if k.trim().is_empty() && self.errors.len() == before {
-                    self.err(
-                        &format!("{path}.apiKey"),
-                        "is empty; set it to the NetBackup API key (an empty environment variable also counts)",
-                    );
+            if map.is_some_and(|m| m.contains_key("apiKey") || m.contains_key("apiKeyFile")) {
+                self.err(
+                    &format!("{path}.username"),
+                    "set together with apiKey/apiKeyFile; use either an API key or a user login",
+                );
+            }
+            (String::new(), Some(Login::Password { username, password: Secret::new(password), domain, domain_type }))
+        } else {
+            let api_key_given = map.is_some_and(|m| m.get("apiKey").is_some_and(|v| !v.is_null()));
+            let key_file = self.string(map, "apiKeyFile", path).filter(|f| !f.trim().is_empty());
+            let api_key = match (api_key_given, key_file) {
+                (true, Some(_)) => {
+                    self.err(&format!("{path}.apiKeyFile"), "set together with apiKey; keep only one of them");
+                    String::new()
                 }
-                k
+                (false, Some(f)) => self.key_file(&f, &format!("{path}.apiKeyFile")).unwrap_or_default(),
+                (true, None) => {
+                    let k = self.string(map, "apiKey", path).unwrap_or_default();
+                    if k.trim().is_empty() && self.errors.len() == before {
+                        self.err(
+                            &format!("{path}.apiKey"),
+                            "is empty; set it to the NetBackup API key (an empty environment variable also counts)",
+                        );
+                    }
+                    k
+                }
+                (false, None) => {
+                    let hint = typo_of(map, "apiKey", KEYS);
+                    self.err(&format!("{path}.apiKey"), format_args!("missing{hint}; create an API key in the NetBackup web UI and set apiKey: \"${{NBU_API_KEY}}\" with the key in that environment variable, apiKeyFile: with a file holding it, or username:/password:"));
+                    String::new()
+                }
+            };
+            if domain.is_some() || domain_type.is_some() {
+                self.warn(
+                    &format!("{path}.domain"),
+                    "domain/domainType only apply to a username: login; ignored with an API key",
+                );
             }
-            (false, None) => {
-                let hint = typo_of(map, "apiKey", KEYS);
-                self.err(&format!("{path}.apiKey"), format_args!("missing{hint}; create an API key in the NetBackup web UI and set apiKey: \"${{NBU_API_KEY}}\" with the key in that environment variable, or apiKeyFile: with a file holding it"));
-                String::new()
-            }
+            let login = self.boolean(map, "apiKeyLogin", path).then_some(Login::ApiKey);
+            (api_key, login)
         };
         let api_version = match self.string(map, "apiVersion", path) {
             None => None,
@@ -773,6 +817,7 @@ impl Parser<'_> {
             port,
             uri,
             api_key: Secret::new(api_key),
+            login,
             api_version,
             insecure_skip_verify,
             ca_file,
@@ -861,7 +906,7 @@ mod tests {
         assert_eq!(c.server.port, 2112);
         assert_eq!(c.server.job_window(), Duration::from_secs(3600));
         assert!(l.warnings.iter().any(|w| w.contains("deprecated")));
-        assert!(l.warnings.iter().any(|w| w.starts_with("nbuserver.domain")));
+        assert!(l.warnings.iter().any(|w| w.starts_with("nbuserver.contentType")));
     }
 
     #[test]

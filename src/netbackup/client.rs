@@ -2,7 +2,7 @@
 
 use super::models::{ErrorEnvelope, Item, Page};
 use super::time::{parse_http_date, EpochMs};
-use crate::config::{load_ca_file, ApiVersion, ProxySetting, Scheme, Secret, SiteConfig};
+use crate::config::{load_ca_file, ApiVersion, Login, ProxySetting, Scheme, Secret, SiteConfig};
 use crate::exposition::Histogram;
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
@@ -163,6 +163,9 @@ pub struct Client {
     agent: ureq::Agent,
     base: String,
     api_key: Secret,
+    login: Option<Login>,
+    /// The current login token and when to renew it.
+    token: Mutex<Option<(Secret, std::time::Instant)>>,
     body_limit: u64,
     collection_timeout: Duration,
     stats: Arc<Mutex<ApiStats>>,
@@ -221,6 +224,8 @@ impl Client {
             agent,
             base: site.base_url(),
             api_key: site.api_key.clone(),
+            login: site.login.clone(),
+            token: Mutex::new(None),
             body_limit: site.max_response_bytes,
             collection_timeout: site.collection_timeout,
             stats,
@@ -243,6 +248,22 @@ impl Client {
         accept: &str,
         auth: bool,
     ) -> Result<(u16, http_parts::Parts, Vec<u8>), ApiError> {
+        let result = self.send_recorded(path, query, accept, auth);
+        if auth && self.login.is_some() && matches!(result, Ok((401, _, _))) {
+            // The token expired or was revoked early: log in again once and repeat the request.
+            *self.token.lock() = None;
+            return self.send_recorded(path, query, accept, auth);
+        }
+        result
+    }
+
+    fn send_recorded(
+        &self,
+        path: &'static str,
+        query: &[(&str, String)],
+        accept: &str,
+        auth: bool,
+    ) -> Result<(u16, http_parts::Parts, Vec<u8>), ApiError> {
         let started = std::time::Instant::now();
         let result = self.send_inner(path, query, accept, auth);
         let code = match &result {
@@ -251,6 +272,79 @@ impl Client {
         };
         self.stats.lock().record(path, code, started.elapsed());
         result
+    }
+
+    /// The `Authorization` value: the API key, or a login token (logging in when there is none or it is about to
+    /// expire: renewed at 90 % of its validity).
+    fn authorization(&self) -> Result<Secret, ApiError> {
+        let Some(login) = &self.login else { return Ok(self.api_key.clone()) };
+        let mut token = self.token.lock();
+        if let Some((t, renew_at)) = token.as_ref() {
+            if std::time::Instant::now() < *renew_at {
+                return Ok(t.clone());
+            }
+        }
+        let (user, password, domain, domain_type) = match login {
+            Login::Password { username, password, domain, domain_type } => {
+                (username.as_str(), password.expose(), domain.as_deref(), domain_type.as_deref())
+            }
+            Login::ApiKey => ("apikey", self.api_key.expose(), Some("vrts.apikey"), Some("vx")),
+        };
+        let mut body = serde_json::json!({"userName": user, "password": password});
+        if let Some(d) = domain {
+            body["domainName"] = d.into();
+        }
+        if let Some(t) = domain_type {
+            body["domainType"] = t.into();
+        }
+        let started = std::time::Instant::now();
+        let url = format!("{}/login", self.base);
+        let resp = self
+            .agent
+            .post(&url)
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/json")
+            .send(body.to_string());
+        let fail = |detail: String| ApiError::Transport { path: "/login".into(), detail };
+        let mut resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.lock().record("/login", "error".into(), started.elapsed());
+                return Err(fail(describe(&e)));
+            }
+        };
+        let status = resp.status().as_u16();
+        self.stats.lock().record("/login", status.to_string(), started.elapsed());
+        let text = resp.body_mut().with_config().limit(1 << 20).read_to_string().unwrap_or_default();
+        if status == 401 {
+            return Err(ApiError::Unauthorized {
+                path: "/login".into(),
+                message: "login refused; check username/password (or the API key) and its domain".into(),
+            });
+        }
+        #[derive(serde::Deserialize)]
+        struct LoginResponse {
+            token: String,
+            #[serde(default)]
+            validity: Option<u64>,
+        }
+        let parsed: LoginResponse = match (status, serde_json::from_str(&text)) {
+            (200 | 201, Ok(p)) => p,
+            _ => {
+                let env: ErrorEnvelope = serde_json::from_str(&text).unwrap_or_default();
+                return Err(ApiError::Status {
+                    path: "/login".into(),
+                    status,
+                    code: env.error_code,
+                    message: env.error_message,
+                    retry_after: None,
+                });
+            }
+        };
+        let validity = Duration::from_secs(parsed.validity.unwrap_or(7200).max(10));
+        let secret = Secret::new(parsed.token);
+        *token = Some((secret.clone(), std::time::Instant::now() + validity.mul_f64(0.9)));
+        Ok(secret)
     }
 
     fn send_inner(
@@ -264,7 +358,8 @@ impl Client {
         let url = if qs.is_empty() { format!("{}{path}", self.base) } else { format!("{}{path}?{qs}", self.base) };
         let mut req = self.agent.get(&url).header("Accept", accept);
         if auth {
-            req = req.header("Authorization", self.api_key.expose());
+            let value = self.authorization()?;
+            req = req.header("Authorization", value.expose());
         }
         let mut resp = req.call().map_err(|e| ApiError::Transport { path: path.to_string(), detail: describe(&e) })?;
         let status = resp.status().as_u16();

@@ -28,6 +28,8 @@ Flags:
   --listen ADDR             address to serve on (default 127.0.0.1:1556; port 0 picks a free one)
   --release R               NetBackup release: 8.3, 10.3, 10.4, 10.5, 11.0 or 11.2 (default 10.4)
   --api-key KEY             the API key clients must send (default sim-api-key)
+  --login USER:PASSWORD     also accept this user on POST /login (tokens, like a JWT login)
+  --token-validity SECONDS  lifetime of login tokens (default 86400)
   --seed N                  data seed (default 1)
   --jobs-per-hour N         new jobs per hour (default 2400)
   --old-jobs N              finished jobs 4-6 hours old (default 1000)
@@ -77,6 +79,11 @@ type FilterCache = (String, i64, bool, Arc<Vec<u32>>);
 struct Sim {
     release: Release,
     api_key: Mutex<String>,
+    /// `user:password` accepted by POST /login (besides the API-key login form).
+    login: Option<(String, String)>,
+    token_validity: i64,
+    /// Issued JWT stand-ins and when they expire (epoch ms).
+    tokens: Mutex<BTreeMap<String, i64>>,
     plans: Vec<Plan>,
     origin: i64,
     extra_storage: usize,
@@ -103,6 +110,8 @@ fn main() {
     let mut listen = "127.0.0.1:1556".to_string();
     let mut release = "10.4".to_string();
     let mut api_key = "sim-api-key".to_string();
+    let mut login: Option<(String, String)> = None;
+    let mut token_validity: i64 = 86_400;
     let (mut seed, mut per_hour, mut old, mut future_min, mut extra, mut latency, mut workers) =
         (1u64, 2400i64, 1000i64, 720i64, 0usize, 0u64, 16usize);
     let mut args = std::env::args().skip(1);
@@ -111,6 +120,8 @@ fn main() {
             "--listen" => listen = arg_value(&mut args, &a),
             "--release" => release = arg_value(&mut args, &a),
             "--api-key" => api_key = arg_value(&mut args, &a),
+            "--login" => login = arg_value(&mut args, &a).split_once(':').map(|(u, p)| (u.to_string(), p.to_string())),
+            "--token-validity" => token_validity = num(arg_value(&mut args, &a), &a),
             "--seed" => seed = num(arg_value(&mut args, &a), &a),
             "--jobs-per-hour" => per_hour = num(arg_value(&mut args, &a), &a),
             "--old-jobs" => old = num(arg_value(&mut args, &a), &a),
@@ -144,6 +155,9 @@ fn main() {
     let sim = Arc::new(Sim {
         release,
         api_key: Mutex::new(api_key),
+        login,
+        token_validity,
+        tokens: Mutex::new(BTreeMap::new()),
         plans,
         origin,
         extra_storage: extra,
@@ -247,12 +261,19 @@ impl Sim {
         *self.stats.lock().entry(key.to_string()).or_default() += 1;
     }
 
-    fn handle(&self, rq: Request) {
+    fn handle(&self, mut rq: Request) {
         let url = rq.url().to_string();
         let path = url.split('?').next().unwrap_or("").to_string();
         let q = query(&url);
-        let (status, body, headers) =
-            if let Some(hook) = path.strip_prefix("/_sim/") { self.hook(hook, &q) } else { self.api(&rq, &path, &q) };
+        let (status, body, headers) = if let Some(hook) = path.strip_prefix("/_sim/") {
+            self.hook(hook, &q)
+        } else if path == "/netbackup/login" {
+            let mut body = String::new();
+            let _ = std::io::Read::read_to_string(rq.as_reader(), &mut body);
+            self.login(&body)
+        } else {
+            self.api(&rq, &path, &q)
+        };
         let mut resp = Response::from_string(body).with_status_code(status);
         for h in headers {
             resp.add_header(h);
@@ -280,6 +301,7 @@ impl Sim {
                         "freeze" => c.frozen_at = None,
                         "api_key" => *self.api_key.lock() = v.clone(),
                         "reset_stats" => self.stats.lock().clear(),
+                        "revoke_tokens" => self.tokens.lock().clear(),
                         _ => return error_reply(400, 8961, &format!("unknown control {k}")),
                     }
                 }
@@ -333,10 +355,29 @@ impl Sim {
 
     fn authorized(&self, rq: &Request) -> bool {
         let key = self.api_key.lock().clone();
+        let now = self.now().max(now_ms());
+        let tokens = self.tokens.lock();
         rq.headers().iter().filter(|h| h.field.equiv("Authorization")).any(|h| {
             let v = h.value.as_str();
-            v == key || v.strip_prefix("Bearer ") == Some(key.as_str())
+            let v = v.strip_prefix("Bearer ").unwrap_or(v);
+            v == key || tokens.get(v).is_some_and(|exp| *exp > now)
         })
+    }
+
+    /// `POST /login`: user/password, or the API-key form (domainName vrts.apikey); 201 with a token.
+    fn login(&self, body: &str) -> Reply {
+        self.count("login");
+        let req: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        let (user, pass) = (req["userName"].as_str().unwrap_or(""), req["password"].as_str().unwrap_or(""));
+        let by_key = req["domainName"] == "vrts.apikey" && pass == self.api_key.lock().as_str();
+        let by_user = self.login.as_ref().is_some_and(|(u, p)| u == user && p == pass);
+        if !by_key && !by_user {
+            self.count("login_failed");
+            return error_reply(401, 8000, "The user name, password or API Key is wrong.");
+        }
+        let token = format!("eyJ.sim.{}.{}", now_ms(), self.tokens.lock().len());
+        self.tokens.lock().insert(token.clone(), now_ms() + self.token_validity * 1000);
+        json_reply(201, &json!({"token": token, "tokenType": "BEARER", "validity": self.token_validity}), None)
     }
 
     fn api(&self, rq: &Request, path: &str, q: &BTreeMap<String, String>) -> Reply {
