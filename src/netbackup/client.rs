@@ -248,29 +248,22 @@ impl Client {
         accept: &str,
         auth: bool,
     ) -> Result<(u16, http_parts::Parts, Vec<u8>), ApiError> {
-        let result = self.send_recorded(path, query, accept, auth);
+        let once = || {
+            let started = std::time::Instant::now();
+            let result = self.send_inner(path, query, accept, auth);
+            let code = match &result {
+                Ok((status, _, _)) => status.to_string(),
+                Err(_) => "error".to_string(),
+            };
+            self.stats.lock().record(path, code, started.elapsed());
+            result
+        };
+        let result = once();
         if auth && self.login.is_some() && matches!(result, Ok((401, _, _))) {
             // The token expired or was revoked early: log in again once and repeat the request.
             *self.token.lock() = None;
-            return self.send_recorded(path, query, accept, auth);
+            return once();
         }
-        result
-    }
-
-    fn send_recorded(
-        &self,
-        path: &'static str,
-        query: &[(&str, String)],
-        accept: &str,
-        auth: bool,
-    ) -> Result<(u16, http_parts::Parts, Vec<u8>), ApiError> {
-        let started = std::time::Instant::now();
-        let result = self.send_inner(path, query, accept, auth);
-        let code = match &result {
-            Ok((status, _, _)) => status.to_string(),
-            Err(_) => "error".to_string(),
-        };
-        self.stats.lock().record(path, code, started.elapsed());
         result
     }
 
