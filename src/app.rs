@@ -86,7 +86,8 @@ fn serve(cli: &Cli, text: &str, config: config::Config, listen: &str) -> Result<
     let store = Arc::new(Store::new(reload::families_for(&config), ReloadStatus::default()));
     let overrides =
         Overrides { telemetry_path: cli.telemetry_path.clone(), log_level: cli.log_level, listen: bound.clone() };
-    let workers = config.server.workers;
+    let (workers, max_connections, connection_timeout) =
+        (config.server.workers, config.server.max_connections, config.server.connection_timeout);
     let reloader = Reloader::start(&cli.config_file, text, config, overrides, store.clone())?;
     let cfg = reloader.config();
     let routes = Routes {
@@ -97,7 +98,8 @@ fn serve(cli: &Cli, text: &str, config: config::Config, listen: &str) -> Result<
         lifecycle: cli.enable_lifecycle,
         health_waiters: Arc::default(),
     };
-    let http = HttpServer::start(listener, workers, routes).map_err(|e| format!("cannot start HTTP workers: {e}"))?;
+    let http = HttpServer::start(listener, workers, max_connections, connection_timeout, routes)
+        .map_err(|e| format!("cannot start HTTP workers: {e}"))?;
     log::info!(
         "nbu_exporter {} listening on {bound}, metrics at {} ({} site(s), job window {}, collection every {}, storage TTL {})",
         env!("CARGO_PKG_VERSION"),

@@ -72,7 +72,16 @@ pub struct Routes {
 pub const MAX_HEALTH_WAITERS: usize = 256;
 
 impl HttpServer {
-    pub fn start(listener: TcpListener, workers: usize, routes: Routes) -> io::Result<Self> {
+    /// Serves `listener` with `workers` threads. Client connections are bounded (patched tiny_http, see
+    /// vendor/tiny_http/PATCHES.md): at most `max_connections` open, each closed after `timeout` without progress.
+    pub fn start(
+        listener: TcpListener,
+        workers: usize,
+        max_connections: usize,
+        timeout: std::time::Duration,
+        routes: Routes,
+    ) -> io::Result<Self> {
+        tiny_http::set_connection_limits(max_connections, Some(timeout));
         let server = Arc::new(Server::from_listener(listener, None).map_err(io::Error::other)?);
         let stopping = Arc::new(AtomicBool::new(false));
         let routes = Arc::new(routes);

@@ -313,3 +313,61 @@ fn a_storm_of_sighups_coalesces_and_scrapes_keep_answering() {
     assert!(exp.child.id() > 0 && get(&exp.url("/-/healthy")).0 == 200);
     exp.wait_collections("dc1", "jobs", 1);
 }
+
+fn threads(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:")?.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+/// True when the server closed `s` (EOF or reset) within `wait`.
+fn closed_by_server(s: &std::net::TcpStream, wait: Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 512];
+    let mut reader = s;
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue, // a 408 answer before the close
+            Err(e) => return e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut,
+        }
+    }
+}
+
+#[test]
+fn idle_and_slow_clients_are_bounded() {
+    let sim = Sim::start("10.4", &[]);
+    let exp = Exporter::start(&config("  connectionTimeout: 2s\n", &[sim.site("dc1", "test-key", "")]));
+    exp.wait_ready();
+    let addr = exp.addr.clone();
+    let idle: Vec<_> = (0..200).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    assert_eq!(get(&exp.url("/metrics")).0, 200);
+    assert!(t.elapsed() < Duration::from_secs(1), "scrape took {:?} with 200 idle connections", t.elapsed());
+    // After connectionTimeout the server drops them, and their threads go away.
+    let closed = idle.iter().filter(|s| closed_by_server(s, Duration::from_secs(4))).count();
+    assert!(closed >= 195, "only {closed} of 200 idle connections were closed by the server");
+    // tiny_http's pool lets a thread without work exit after 5 s.
+    let pid = exp.child.id();
+    wait_for(Duration::from_secs(10), "the connection threads to exit", || (threads(pid) < 60).then_some(()));
+    drop(idle);
+    drop(exp);
+
+    // The cap: connections beyond maxConnections are closed at once, and scrapes work again when load ends.
+    let exp = Exporter::start(&config(
+        "  maxConnections: 16\n  connectionTimeout: 30s\n",
+        &[sim.site("dc1", "test-key", "")],
+    ));
+    exp.wait_ready();
+    let held: Vec<_> = (0..40).map(|_| std::net::TcpStream::connect(&exp.addr).unwrap()).collect();
+    let refused = held.iter().filter(|s| closed_by_server(s, Duration::from_millis(500))).count();
+    assert!(refused >= 20, "only {refused} of 40 connections beyond the cap of 16 were closed");
+    drop(held);
+    wait_for(Duration::from_secs(5), "a scrape after the burst", || {
+        let ok = std::panic::catch_unwind(|| get(&exp.url("/metrics")).0 == 200).unwrap_or(false);
+        ok.then_some(())
+    });
+}

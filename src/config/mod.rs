@@ -20,6 +20,8 @@ pub const DEFAULT_SCRAPING_INTERVAL: Duration = Duration::from_secs(3600);
 pub const DEFAULT_COLLECTION_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
 pub const DEFAULT_WORKERS: usize = 4;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+pub const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_NBU_PORT: u16 = 1556;
 pub const DEFAULT_NBU_URI: &str = "/netbackup";
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -113,6 +115,10 @@ pub struct ServerConfig {
     pub log_name: Option<String>,
     pub log_level: log::LevelFilter,
     pub workers: usize,
+    /// Open client connections beyond this are closed at once.
+    pub max_connections: usize,
+    /// An idle or stalled client connection is closed after this long.
+    pub connection_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -567,6 +573,8 @@ impl Parser<'_> {
             "logName",
             "logLevel",
             "workers",
+            "maxConnections",
+            "connectionTimeout",
         ];
         const IGNORED: &[(&str, &str)] = &[];
         let map = v.and_then(|v| self.mapping(v, "server", KEYS, IGNORED));
@@ -615,6 +623,22 @@ impl Parser<'_> {
                 }
             },
         };
+        let max_connections = match self.string(map, "maxConnections", p) {
+            None => DEFAULT_MAX_CONNECTIONS,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if (8..=65536).contains(&n) => n,
+                _ => {
+                    self.err(
+                        "server.maxConnections",
+                        format_args!(
+                            "{v:?} is not a connection count; use 8 to 65536 (default {DEFAULT_MAX_CONNECTIONS})"
+                        ),
+                    );
+                    DEFAULT_MAX_CONNECTIONS
+                }
+            },
+        };
+        let connection_timeout = self.duration(map, "connectionTimeout", p, DEFAULT_CONNECTION_TIMEOUT);
         ServerConfig {
             host,
             port,
@@ -625,6 +649,8 @@ impl Parser<'_> {
             log_name,
             log_level,
             workers,
+            max_connections,
+            connection_timeout,
         }
     }
 
