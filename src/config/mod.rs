@@ -475,6 +475,29 @@ impl Parser<'_> {
         }
     }
 
+    /// A whole number within `range`.
+    fn count(
+        &mut self,
+        map: Option<&serde_yaml::Mapping>,
+        key: &str,
+        path: &str,
+        range: std::ops::RangeInclusive<usize>,
+        default: usize,
+    ) -> usize {
+        let Some(v) = self.string(map, key, path) else { return default };
+        match v.trim().parse::<usize>() {
+            Ok(n) if range.contains(&n) => n,
+            _ => {
+                let (lo, hi) = (range.start(), range.end());
+                self.err(
+                    &format!("{path}.{key}"),
+                    format_args!("{v:?} is not a whole number from {lo} to {hi}; use e.g. {default} (the default)"),
+                );
+                default
+            }
+        }
+    }
+
     fn port(&mut self, map: Option<&serde_yaml::Mapping>, key: &str, path: &str, default: u16) -> u16 {
         let Some(s) = self.string(map, key, path) else {
             return default;
@@ -608,36 +631,8 @@ impl Parser<'_> {
                 log::LevelFilter::Info
             }),
         };
-        let workers = match self.string(map, "workers", p) {
-            None => DEFAULT_WORKERS,
-            Some(s) => match s.trim().parse::<usize>() {
-                Ok(n) if (1..=64).contains(&n) => n,
-                _ => {
-                    self.err(
-                        "server.workers",
-                        format_args!(
-                            "{s:?} is not a worker count; use a number from 1 to 64 (default {DEFAULT_WORKERS})"
-                        ),
-                    );
-                    DEFAULT_WORKERS
-                }
-            },
-        };
-        let max_connections = match self.string(map, "maxConnections", p) {
-            None => DEFAULT_MAX_CONNECTIONS,
-            Some(v) => match v.trim().parse::<usize>() {
-                Ok(n) if (8..=65536).contains(&n) => n,
-                _ => {
-                    self.err(
-                        "server.maxConnections",
-                        format_args!(
-                            "{v:?} is not a connection count; use 8 to 65536 (default {DEFAULT_MAX_CONNECTIONS})"
-                        ),
-                    );
-                    DEFAULT_MAX_CONNECTIONS
-                }
-            },
-        };
+        let workers = self.count(map, "workers", p, 1..=64, DEFAULT_WORKERS);
+        let max_connections = self.count(map, "maxConnections", p, 8..=65536, DEFAULT_MAX_CONNECTIONS);
         let connection_timeout = self.duration(map, "connectionTimeout", p, DEFAULT_CONNECTION_TIMEOUT);
         ServerConfig {
             host,
