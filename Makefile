@@ -4,7 +4,7 @@ CARGO ?= cargo
 DEMO_KEY ?= demo-api-key
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: build test lint demo bench fuzz soak static tarball deb rpm packages package-check test-static clean
+.PHONY: build test lint demo bench fuzz soak static tarball deb rpm packages package-check test-static systemd-check clean
 
 build:
 	$(CARGO) build --release --bins
@@ -56,6 +56,10 @@ package-check:
 	sed "s|/usr/bin/nbu_exporter|$(CURDIR)/dist/nbu_exporter|" systemd/nbu_exporter.service > dist/nbu_exporter.service
 	systemd-analyze verify dist/nbu_exporter.service
 	systemd-analyze security --offline=true dist/nbu_exporter.service | tail -n 1
+
+# The README's install steps under a real systemd, in a container booted from a throw-away overlay of / (root).
+systemd-check:
+	bash packaging/check-systemd.sh
 
 # The core integration tests against the static binaries in dist/.
 test-static: static
