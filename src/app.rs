@@ -7,6 +7,7 @@ use crate::health::Health;
 use crate::http::{self, HttpServer, Routes};
 use crate::reload::{self, Overrides, Queue, Reloader, Trigger};
 use crate::snapshot::{ReloadStatus, Store};
+use crate::web_config::{WebConfig, WebSecurity};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,8 +47,18 @@ pub fn run(cli: Cli) -> i32 {
             return 1;
         }
     };
+    let web = match cli.web_config_file.as_deref().map(|p| WebConfig::load(std::path::Path::new(p))).transpose() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("config error: {e}");
+            if !cli.check_config {
+                eprintln!("nbu_exporter: not started; fix the web config file and start again");
+            }
+            return 1;
+        }
+    };
     if cli.check_config {
-        for w in &loaded.warnings {
+        for w in loaded.warnings.iter().chain(web.iter().flat_map(|w| &w.warnings)) {
             eprintln!("config warning: {w}");
         }
         println!("OK");
@@ -69,7 +80,10 @@ pub fn run(cli: Cli) -> i32 {
     for w in &loaded.warnings {
         log::warn!("config: {w}");
     }
-    match serve(&cli, &text, loaded.config, &listen) {
+    for w in web.iter().flat_map(|w| &w.warnings) {
+        log::warn!("web config: {w}");
+    }
+    match serve(&cli, &text, loaded.config, web, &listen) {
         Ok(()) => 0,
         Err(e) => {
             log::error!("{e}");
@@ -78,7 +92,15 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-fn serve(cli: &Cli, text: &str, config: config::Config, listen: &str) -> Result<(), String> {
+fn serve(cli: &Cli, text: &str, config: config::Config, web: Option<WebConfig>, listen: &str) -> Result<(), String> {
+    let (security, tls) = match (web, cli.web_config_file.as_deref()) {
+        (Some(web), Some(path)) => {
+            let security = WebSecurity::new(std::path::Path::new(path), &web);
+            let tls = security.server_config(&web)?;
+            (Arc::new(security), tls)
+        }
+        _ => (Arc::new(WebSecurity::none()), None),
+    };
     let listener = http::bind(listen).map_err(|e| {
         format!("cannot listen on {listen}: {e}; pick another port with --web.listen-address or server.port")
     })?;
@@ -88,7 +110,7 @@ fn serve(cli: &Cli, text: &str, config: config::Config, listen: &str) -> Result<
         Overrides { telemetry_path: cli.telemetry_path.clone(), log_level: cli.log_level, listen: bound.clone() };
     let (workers, max_connections, connection_timeout) =
         (config.server.workers, config.server.max_connections, config.server.connection_timeout);
-    let reloader = Reloader::start(&cli.config_file, text, config, overrides, store.clone())?;
+    let reloader = Reloader::start(&cli.config_file, text, config, overrides, store.clone(), security.clone())?;
     let cfg = reloader.config();
     let routes = Routes {
         store: store.clone(),
@@ -97,12 +119,15 @@ fn serve(cli: &Cli, text: &str, config: config::Config, listen: &str) -> Result<
         reloader: reloader.clone(),
         lifecycle: cli.enable_lifecycle,
         health_waiters: Arc::default(),
+        security: security.clone(),
     };
-    let http = HttpServer::start(listener, workers, max_connections, connection_timeout, routes)
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let http = HttpServer::start(listener, tls, workers, max_connections, connection_timeout, routes)
         .map_err(|e| format!("cannot start HTTP workers: {e}"))?;
     log::info!(
-        "nbu_exporter {} listening on {bound}, metrics at {} ({} site(s), job window {}, collection every {}, storage TTL {})",
+        "nbu_exporter {} listening on {scheme}://{bound}{}, metrics at {} ({} site(s), job window {}, collection every {}, storage TTL {})",
         env!("CARGO_PKG_VERSION"),
+        if security.auth_required() { " with basic auth" } else { "" },
         cfg.server.telemetry_path,
         cfg.sites.len(),
         duration::format(cfg.server.job_window()),

@@ -13,6 +13,8 @@ pub struct Cli {
     pub config_file: String,
     pub listen_address: Option<String>,
     pub telemetry_path: Option<String>,
+    /// `--web.config.file`: TLS and basic auth for the exporter's own endpoint (exporter-toolkit format).
+    pub web_config_file: Option<String>,
     /// Overrides `server.logLevel` when given.
     pub log_level: Option<log::LevelFilter>,
     pub log_format: LogFormat,
@@ -28,6 +30,7 @@ impl Default for Cli {
             config_file: "config.yaml".into(),
             listen_address: None,
             telemetry_path: None,
+            web_config_file: None,
             log_level: None,
             log_format: LogFormat::Logfmt,
             enable_lifecycle: false,
@@ -56,6 +59,7 @@ Flags:
   -c, --config.file PATH       YAML configuration file (default: config.yaml; alias --config)
       --web.listen-address A   address to listen on, e.g. :2112 or 127.0.0.1:2112 (overrides server.host/port)
       --web.telemetry-path P   path of the metrics endpoint (overrides server.uri; default /metrics)
+      --web.config.file PATH   TLS and basic auth for this endpoint (Prometheus exporter-toolkit format)
       --web.enable-lifecycle   accept POST /-/reload (reload the configuration over HTTP)
       --log.level LEVEL        debug, info, warn or error (overrides server.logLevel; default: info)
       --log.format FORMAT      logfmt or json (default: logfmt)
@@ -111,6 +115,7 @@ impl Cli {
                         cli.config_file = next;
                     }
                 }
+                "--web.config.file" => cli.web_config_file = Some(value(&flag)?),
                 "--web.enable-lifecycle" => cli.enable_lifecycle = true,
                 "--version" => cli.version = true,
                 "-h" | "--help" => cli.help = true,
@@ -119,6 +124,7 @@ impl Cli {
                         "--config.file",
                         "--web.listen-address",
                         "--web.telemetry-path",
+                        "--web.config.file",
                         "--log.level",
                         "--log.format",
                         "--check-config",

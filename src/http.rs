@@ -3,6 +3,7 @@
 use crate::health::Health;
 use crate::reload::{Reloader, Trigger};
 use crate::snapshot::{Snapshot, Store};
+use crate::web_config::WebSecurity;
 use parking_lot::RwLock;
 use std::io::{self, Read};
 use std::net::TcpListener;
@@ -66,6 +67,8 @@ pub struct Routes {
     /// `--web.enable-lifecycle`: accept `POST /-/reload`.
     pub lifecycle: bool,
     pub health_waiters: Arc<AtomicUsize>,
+    /// `--web.config.file`: basic auth and extra response headers.
+    pub security: Arc<WebSecurity>,
 }
 
 /// Concurrent `/health` requests allowed to wait for the shared check.
@@ -76,13 +79,18 @@ impl HttpServer {
     /// vendor/tiny_http/PATCHES.md): at most `max_connections` open, each closed after `timeout` without progress.
     pub fn start(
         listener: TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
         workers: usize,
         max_connections: usize,
         timeout: std::time::Duration,
         routes: Routes,
     ) -> io::Result<Self> {
         tiny_http::set_connection_limits(max_connections, Some(timeout));
-        let server = Arc::new(Server::from_listener(listener, None).map_err(io::Error::other)?);
+        let server = match tls {
+            Some(cfg) => Server::from_listener_rustls(listener, cfg),
+            None => Server::from_listener(listener, None),
+        };
+        let server = Arc::new(server.map_err(io::Error::other)?);
         let stopping = Arc::new(AtomicBool::new(false));
         let routes = Arc::new(routes);
         let mut handles = Vec::with_capacity(workers);
@@ -125,6 +133,29 @@ fn text(status: u16, body: String) -> Response<io::Cursor<Vec<u8>>> {
         .with_header(header("Content-Type", "text/plain; charset=utf-8"))
 }
 
+/// A request plus the headers every response gets (`http_server_config.headers` of the web config file).
+struct Extra {
+    rq: Request,
+    headers: Arc<Vec<Header>>,
+}
+
+impl Extra {
+    fn method(&self) -> &Method {
+        self.rq.method()
+    }
+
+    fn header(&self, name: &'static str) -> Option<&str> {
+        self.rq.headers().iter().find(|h| h.field.equiv(name)).map(|h| h.value.as_str())
+    }
+
+    fn respond<R: Read>(self, mut response: Response<R>) -> io::Result<()> {
+        for h in self.headers.iter() {
+            response.add_header(h.clone());
+        }
+        self.rq.respond(response)
+    }
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
@@ -132,7 +163,13 @@ fn html_escape(s: &str) -> String {
 impl Routes {
     fn handle(&self, rq: Request) {
         let path = rq.url().split('?').next().unwrap_or("").to_string();
-        let result = if path == "/-/reload" {
+        let rq = Extra { rq, headers: self.security.headers() };
+        let result = if !self.security.authorized(rq.header("Authorization")) {
+            rq.respond(
+                text(401, "Unauthorized\n".into())
+                    .with_header(header("WWW-Authenticate", "Basic realm=\"nbu_exporter\", charset=\"UTF-8\"")),
+            )
+        } else if path == "/-/reload" {
             match (rq.method(), self.lifecycle) {
                 (Method::Post | Method::Put, true) => match self.reloader.reload(Trigger::Http) {
                     Ok(()) => rq.respond(text(200, "configuration reloaded\n".into())),
@@ -153,7 +190,7 @@ impl Routes {
         }
     }
 
-    fn get(&self, rq: Request, path: &str) -> io::Result<()> {
+    fn get(&self, rq: Extra, path: &str) -> io::Result<()> {
         let snap = self.store.snapshot();
         let telemetry_path = self.telemetry_path.read().clone();
         if path == telemetry_path {
@@ -186,7 +223,7 @@ impl Routes {
 
     /// Answers `/health` on a thread of its own: a check can take seconds while NetBackup hangs, and must not tie
     /// up the workers that serve `/metrics`. At most [`MAX_HEALTH_WAITERS`] calls wait at once; more get 503.
-    fn health(&self, rq: Request) -> io::Result<()> {
+    fn health(&self, rq: Extra) -> io::Result<()> {
         if self.health_waiters.fetch_add(1, Ordering::SeqCst) >= MAX_HEALTH_WAITERS {
             self.health_waiters.fetch_sub(1, Ordering::SeqCst);
             return rq.respond(text(503, "too many concurrent health checks; retry shortly\n".into()));

@@ -19,3 +19,4 @@ pub mod process;
 pub mod reload;
 pub mod snapshot;
 pub mod watch;
+pub mod web_config;

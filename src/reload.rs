@@ -6,6 +6,7 @@ use crate::config::{self, duration, Config};
 use crate::exposition::Families;
 use crate::poller::{self, PollerHandle};
 use crate::snapshot::Store;
+use crate::web_config::WebSecurity;
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -67,6 +68,8 @@ pub struct Reloader {
     /// Hash of the file content last read, so the file watcher reloads only on a real change.
     last_hash: Mutex<u64>,
     retired: Mutex<Vec<JoinHandle<()>>>,
+    /// `--web.config.file` settings, reloaded together with the config file.
+    web: Arc<WebSecurity>,
 }
 
 impl Reloader {
@@ -77,6 +80,7 @@ impl Reloader {
         mut config: Config,
         overrides: Overrides,
         store: Arc<Store>,
+        web: Arc<WebSecurity>,
     ) -> Result<Arc<Self>, String> {
         apply_overrides(&mut config, &overrides);
         let r = Arc::new(Reloader {
@@ -89,6 +93,7 @@ impl Reloader {
             apply: Mutex::new(()),
             last_hash: Mutex::new(content_hash(text)),
             retired: Mutex::new(Vec::new()),
+            web,
         });
         let mut pollers = r.pollers.lock();
         for site in &config.sites {
@@ -122,10 +127,16 @@ impl Reloader {
             crate::notify::monotonic_usec()
         ));
         let started = Instant::now();
-        let parsed = config::read(&self.path).and_then(|text| {
-            *self.last_hash.lock() = content_hash(&text);
-            config::parse_file_text(&text, Some(std::path::Path::new(&self.path)), &|k| std::env::var(k).ok())
-        });
+        // Parse and validate both files before changing anything.
+        let parsed = config::read(&self.path)
+            .and_then(|text| {
+                *self.last_hash.lock() = content_hash(&text);
+                config::parse_file_text(&text, Some(std::path::Path::new(&self.path)), &|k| std::env::var(k).ok())
+            })
+            .and_then(|loaded| match self.web.prepare() {
+                Ok(web) => Ok((loaded, web)),
+                Err(e) => Err(config::ConfigError { errors: vec![e] }),
+            });
         let result = match parsed {
             Err(e) => {
                 for line in &e.errors {
@@ -136,11 +147,14 @@ impl Reloader {
                 }
                 Err(e.to_string())
             }
-            Ok(loaded) => {
+            Ok((loaded, web)) => {
                 for w in &loaded.warnings {
                     log::warn!("config: {w}");
                 }
-                self.apply(loaded.config).map(|changes| {
+                self.apply(loaded.config).map(|mut changes| {
+                    if let Some(web) = web {
+                        changes.extend(self.web.commit(web));
+                    }
                     log::info!(
                         "configuration reloaded ({}) in {:.0} ms: {}",
                         trigger.as_str(),

@@ -4,85 +4,15 @@
 
 mod common;
 
+use common::certs::make_certs;
 use common::{config, wait_for, Exporter, Sim};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl must be installed (apt-get install openssl)");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A test CA, a server certificate for 127.0.0.1 signed by it, and one without subjectAltName.
-fn make_certs(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=nbu-test-ca",
-        ],
-    );
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-    std::fs::write(dir.join("nosan.ext"), "basicConstraints=CA:FALSE\n").unwrap();
-    for (name, ext) in [("srv", "san.ext"), ("nosan", "nosan.ext")] {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &format!("{name}.pem"),
-                "-days",
-                "2",
-                "-extfile",
-                ext,
-            ],
-        );
-    }
-}
 
 /// Terminates TLS with `cert`/`key` and forwards each request (one per connection) to `backend`.
 fn tls_front(dir: &Path, name: &str, backend: String) -> u16 {
@@ -179,5 +109,39 @@ fn tls_verification_ca_file_and_skip_verify() {
     );
     assert!(line("nosan").contains("subjectAltName"), "{}", line("nosan"));
     assert!(log.contains("site skip: insecureSkipVerify is true"), "{log}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The system's CA bundle stays trusted when `caFile` adds another CA (here `$SSL_CERT_FILE` plays the system
+/// bundle, as it does for OpenSSL and Go): a NetBackup certificate signed by a CA of the system store verifies
+/// with and without an unrelated `caFile`.
+#[test]
+fn system_roots_plus_ca_file() {
+    let dir = common::scratch_dir();
+    make_certs(&dir);
+    common::certs::make_ca(&dir, "other");
+    let sim = Sim::start("10.4", &["--jobs-per-hour", "300", "--old-jobs", "50"]);
+    let port = tls_front(&dir, "srv", sim.addr.clone());
+    let system = dir.join("ca.pem").display().to_string();
+    let other = format!("    caFile: {}\n", dir.join("other.pem").display());
+    let exp = Exporter::start_with(
+        &config("  collectionInterval: 2s\n", &[site("system", port, ""), site("system-plus-cafile", port, &other)]),
+        &[],
+        &[("SSL_CERT_FILE", system.as_str())],
+    );
+    exp.wait_ready();
+    let m = exp.scrape();
+    assert_eq!(m.get("nbu_up", &[("site", "system")]), Some(1.0), "{}", exp.log_text());
+    assert_eq!(m.get("nbu_up", &[("site", "system-plus-cafile")]), Some(1.0), "{}", exp.log_text());
+    drop(exp);
+    // Without the CA in the system bundle, the unrelated caFile alone does not make it trusted.
+    let empty = dir.join("other.pem").display().to_string();
+    let exp = Exporter::start_with(
+        &config("  collectionInterval: 2s\n", &[site("cafile-only", port, &other)]),
+        &[],
+        &[("SSL_CERT_FILE", empty.as_str())],
+    );
+    exp.wait_ready();
+    assert_eq!(exp.scrape().get("nbu_up", &[("site", "cafile-only")]), Some(0.0));
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,6 +1,8 @@
 //! Test harness: spawns the real `nbu-sim` and `nbu_exporter` binaries on loopback and talks HTTP to them.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -197,7 +199,10 @@ impl Exporter {
             }
             let logs = l2.lock().unwrap();
             logs.iter()
-                .find_map(|l| l.split("listening on ").nth(1).and_then(|r| r.split(',').next()).map(str::to_string))
+                .find_map(|l| {
+                    l.split("listening on ").nth(1).and_then(|r| r.split([',', ' ']).next()).map(str::to_string)
+                })
+                .map(|a| a.trim_start_matches("http://").trim_start_matches("https://").to_string())
         });
         let secrets = secrets_of(config_yaml, env);
         Exporter { child, addr, logs, dir, secrets }
@@ -269,6 +274,15 @@ impl Exporter {
 
 impl Drop for Exporter {
     fn drop(&mut self) {
+        // The landing page (site URLs, last errors) must not show a key either.
+        let page = (!std::thread::panicking())
+            .then(|| agent().get(&self.url("/")).call().ok())
+            .flatten()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .unwrap_or_default();
+        for s in &self.secrets {
+            assert!(!page.contains(s.as_str()), "an API key appeared on the landing page:\n{page}");
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);

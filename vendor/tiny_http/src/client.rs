@@ -44,6 +44,14 @@ enum ReadError {
     /// the client sent an unrecognized `Expect` header
     ExpectationFailed(HTTPVersion),
     ReadIoError(IoError),
+    /// nbu_exporter patch: request line and headers larger than `crate::nbu_max_header_bytes()`.
+    HeaderTooLarge,
+}
+
+/// nbu_exporter patch: what is left of the request head's size and time budget.
+struct HeadBudget {
+    bytes_left: usize,
+    deadline: Option<std::time::Instant>,
 }
 
 impl ClientConnection {
@@ -77,22 +85,48 @@ impl ClientConnection {
     ///
     /// Reads until `CRLF` is reached. The next read will start
     ///  at the first byte of the new line.
-    fn read_next_line(&mut self) -> IoResult<AsciiString> {
-        let mut buf = Vec::new();
-        let mut prev_byte_was_cr = false;
+    fn read_next_line(&mut self, budget: &mut HeadBudget) -> Result<AsciiString, ReadError> {
+        self.read_line_from(budget, Vec::new())
+    }
+
+    /// nbu_exporter patch: `read_next_line` continuing a line whose first bytes are in `buf`.
+    fn read_line_from(&mut self, budget: &mut HeadBudget, mut buf: Vec<u8>) -> Result<AsciiString, ReadError> {
+        let mut prev_byte_was_cr = buf.last() == Some(&b'\r');
 
         loop {
+            // nbu_exporter patch: a bounded head, read within one I/O timeout (not one per byte).
+            if budget.bytes_left == 0 {
+                return Err(ReadError::HeaderTooLarge);
+            }
+            budget.bytes_left -= 1;
+            if let Some(deadline) = budget.deadline {
+                if std::time::Instant::now() > deadline {
+                    return Err(ReadError::ReadIoError(IoError::new(
+                        ErrorKind::TimedOut,
+                        "request head not received in time",
+                    )));
+                }
+            }
             let byte = self.next_header_source.by_ref().bytes().next();
 
             let byte = match byte {
-                Some(b) => b?,
-                None => return Err(IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF")),
+                Some(b) => b.map_err(ReadError::ReadIoError)?,
+                None => {
+                    return Err(ReadError::ReadIoError(IoError::new(
+                        ErrorKind::ConnectionAborted,
+                        "Unexpected EOF",
+                    )))
+                }
             };
 
             if byte == b'\n' && prev_byte_was_cr {
                 buf.pop(); // removing the '\r'
-                return AsciiString::from_ascii(buf)
-                    .map_err(|_| IoError::new(ErrorKind::InvalidInput, "Header is not in ASCII"));
+                return AsciiString::from_ascii(buf).map_err(|_| {
+                    ReadError::ReadIoError(IoError::new(
+                        ErrorKind::InvalidInput,
+                        "Header is not in ASCII",
+                    ))
+                });
             }
 
             prev_byte_was_cr = byte == b'\r';
@@ -101,13 +135,41 @@ impl ClientConnection {
         }
     }
 
+    /// nbu_exporter patch: reads the request line; the head's deadline starts at its first byte.
+    fn read_next_line_first(&mut self, budget: &mut HeadBudget) -> Result<AsciiString, ReadError> {
+        // Wait for the first byte under the socket's own timeout only.
+        let ready = self
+            .next_header_source
+            .by_ref()
+            .bytes()
+            .next();
+        let first = match ready {
+            Some(b) => b.map_err(ReadError::ReadIoError)?,
+            None => {
+                return Err(ReadError::ReadIoError(IoError::new(
+                    ErrorKind::ConnectionAborted,
+                    "Unexpected EOF",
+                )))
+            }
+        };
+        budget.deadline = crate::nbu_io_timeout().map(|t| std::time::Instant::now() + t);
+        budget.bytes_left = budget.bytes_left.saturating_sub(1);
+        self.read_line_from(budget, vec![first])
+    }
+
     /// Reads a request from the stream.
     /// Blocks until the header has been read.
     fn read(&mut self) -> Result<Request, ReadError> {
         let (method, path, version, headers) = {
             // reading the request line
+            let mut budget = HeadBudget {
+                bytes_left: crate::nbu_max_header_bytes(),
+                deadline: None,
+            };
             let (method, path, version) = {
-                let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                // The first byte may take as long as an idle keep-alive connection is allowed to wait;
+                // from there on, the whole head must arrive within one I/O timeout.
+                let line = self.read_next_line_first(&mut budget)?;
 
                 parse_request_line(
                     line.as_str().trim(), // TODO: remove this conversion
@@ -118,7 +180,7 @@ impl ClientConnection {
             let headers = {
                 let mut headers = Vec::new();
                 loop {
-                    let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                    let line = self.read_next_line(&mut budget)?;
 
                     if line.is_empty() {
                         break;
@@ -218,6 +280,16 @@ impl Iterator for ClientConnection {
                     let response = Response::new_empty(StatusCode(417));
                     response.raw_print(writer, ver, &[], true, None).ok();
                     return None; // TODO: should be recoverable, but needs handling in case of body
+                }
+
+                Err(ReadError::HeaderTooLarge) => {
+                    // nbu_exporter patch: 431, then close (the rest of the head is unread).
+                    let writer = self.sink.next().unwrap();
+                    let response = Response::new_empty(StatusCode(431));
+                    response
+                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                        .ok();
+                    return None;
                 }
 
                 Err(ReadError::ReadIoError(_)) => return None,

@@ -92,8 +92,6 @@
 #![deny(rust_2018_idioms)]
 #![allow(clippy::match_like_matches_macro)]
 
-#[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-use zeroize::Zeroizing;
 
 use std::error::Error;
 use std::io::Error as IoError;
@@ -130,6 +128,21 @@ mod util;
 static NBU_MAX_CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(usize::MAX);
 static NBU_IO_TIMEOUT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 static NBU_ACTIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static NBU_MAX_HEADER_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(16 * 1024);
+
+/// nbu_exporter patch: the largest request head (request line and headers) accepted; larger gets 431.
+pub fn set_max_header_bytes(bytes: usize) {
+    NBU_MAX_HEADER_BYTES.store(bytes.max(64), Relaxed);
+}
+
+pub(crate) fn nbu_max_header_bytes() -> usize {
+    NBU_MAX_HEADER_BYTES.load(Relaxed)
+}
+
+pub(crate) fn nbu_io_timeout() -> Option<Duration> {
+    let ms = NBU_IO_TIMEOUT_MS.load(Relaxed);
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
 
 /// nbu_exporter patch: for connections accepted from now on, close new connections beyond `max_connections`
 /// at once, and give every accepted TCP socket read and write timeouts of `io_timeout` (an idle or stalled client
@@ -270,7 +283,27 @@ impl Server {
         listener: L,
         ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        let listener = listener.into();
+        // nbu_exporter patch: PEM configs are not supported; use `from_listener_rustls`.
+        if ssl_config.is_some() {
+            return Err("tiny_http (nbu_exporter): use Server::from_listener_rustls for TLS".into());
+        }
+        Self::from_listener_inner(listener.into(), None)
+    }
+
+    /// nbu_exporter patch: serves TLS with a rustls `ServerConfig` built by the caller.
+    #[cfg(feature = "ssl-rustls")]
+    pub fn from_listener_rustls<L: Into<Listener>>(
+        listener: L,
+        config: Arc<rustls::ServerConfig>,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Self::from_listener_inner(listener.into(), Some(crate::ssl::SslContextImpl(config)))
+    }
+
+    fn from_listener_inner(
+        listener: Listener,
+        #[cfg(feature = "ssl-rustls")] ssl: Option<crate::ssl::SslContextImpl>,
+        #[cfg(not(feature = "ssl-rustls"))] ssl: Option<()>,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
 
@@ -281,30 +314,8 @@ impl Server {
             (listener, local_addr)
         };
 
-        // building the SSL capabilities
-        #[cfg(all(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        compile_error!(
-            "Features 'ssl-openssl' and 'ssl-rustls' must not be enabled at the same time"
-        );
-        #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-        type SslContext = ();
-        #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        type SslContext = crate::ssl::SslContextImpl;
-        let ssl: Option<SslContext> = {
-            match ssl_config {
-                #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                Some(config) => Some(SslContext::from_pem(
-                    config.certificate,
-                    Zeroizing::new(config.private_key),
-                )?),
-                #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                Some(_) => return Err(
-                    "Building a server with SSL requires enabling the `ssl` feature in tiny-http"
-                        .into(),
-                ),
-                None => None,
-            }
-        };
+        #[cfg(feature = "ssl-openssl")]
+        compile_error!("nbu_exporter patch: only ssl-rustls is supported");
 
         // creating a task where server.accept() is continuously called
         // and ClientConnection objects are pushed in the messages queue

@@ -4,7 +4,6 @@ use std::error::Error;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::{Arc, Mutex};
-use zeroize::Zeroizing;
 
 /// A wrapper around an owned Rustls connection and corresponding stream.
 ///
@@ -62,46 +61,11 @@ impl Write for RustlsStream {
     }
 }
 
-pub(crate) struct RustlsContext(Arc<rustls::ServerConfig>);
+// nbu_exporter patch: the caller builds the rustls 0.23 ServerConfig (certificate resolver, client
+// verification); `from_pem` is gone.
+pub(crate) struct RustlsContext(pub(crate) Arc<rustls::ServerConfig>);
 
 impl RustlsContext {
-    pub(crate) fn from_pem(
-        certificates: Vec<u8>,
-        private_key: Zeroizing<Vec<u8>>,
-    ) -> Result<Self, Box<dyn Error + Send + Sync>> {
-        let certificate_chain: Vec<rustls::Certificate> =
-            rustls_pemfile::certs(&mut certificates.as_slice())?
-                .into_iter()
-                .map(|bytes| rustls::Certificate(bytes))
-                .collect();
-
-        if certificate_chain.is_empty() {
-            return Err("Couldn't extract certificate chain from config.".into());
-        }
-
-        let private_key = rustls::PrivateKey({
-            let pkcs8_keys = rustls_pemfile::pkcs8_private_keys(
-                &mut private_key.clone().as_slice(),
-            )
-            .expect("file contains invalid pkcs8 private key (encrypted keys are not supported)");
-
-            if let Some(pkcs8_key) = pkcs8_keys.first() {
-                pkcs8_key.clone()
-            } else {
-                let rsa_keys = rustls_pemfile::rsa_private_keys(&mut private_key.as_slice())
-                    .expect("file contains invalid rsa private key");
-                rsa_keys[0].clone()
-            }
-        });
-
-        let tls_conf = rustls::ServerConfig::builder()
-            .with_safe_defaults()
-            .with_no_client_auth()
-            .with_single_cert(certificate_chain, private_key)?;
-
-        Ok(Self(Arc::new(tls_conf)))
-    }
-
     pub(crate) fn accept(
         &self,
         stream: Connection,
