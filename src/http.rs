@@ -156,6 +156,17 @@ impl Extra {
     }
 }
 
+/// True when an `Accept-Encoding` value allows gzip (`gzip`, `x-gzip` or `*`, without `q=0`).
+fn accepts_gzip(value: &str) -> bool {
+    value.split(',').any(|part| {
+        let mut it = part.split(';');
+        let coding = it.next().unwrap_or("").trim();
+        let zero = it
+            .any(|p| p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()).is_some_and(|q| q == 0.0));
+        !zero && (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") || coding == "*")
+    })
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
@@ -194,18 +205,22 @@ impl Routes {
         let snap = self.store.snapshot();
         let telemetry_path = self.telemetry_path.read().clone();
         if path == telemetry_path {
-            let len = snap.body.len();
-            let body = SharedBody { data: snap.body.clone(), pos: 0 };
+            let gzip = rq.header("Accept-Encoding").is_some_and(accepts_gzip);
+            let data = if gzip {
+                self.store.note_gzip();
+                snap.gzip()
+            } else {
+                snap.body.clone()
+            };
+            let len = data.len();
+            let mut headers = vec![header("Content-Type", METRICS_CONTENT_TYPE), header("Vary", "Accept-Encoding")];
+            if gzip {
+                headers.push(header("Content-Encoding", "gzip"));
+            }
             // The length is known: never fall back to chunked encoding (tiny_http does above 32 KiB by default).
             return rq.respond(
-                Response::new(
-                    StatusCode(200),
-                    vec![header("Content-Type", METRICS_CONTENT_TYPE)],
-                    body,
-                    Some(len),
-                    None,
-                )
-                .with_chunked_threshold(usize::MAX),
+                Response::new(StatusCode(200), headers, SharedBody { data, pos: 0 }, Some(len), None)
+                    .with_chunked_threshold(usize::MAX),
             );
         }
         match path {

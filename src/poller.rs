@@ -251,7 +251,8 @@ impl SitePoller {
                     break;
                 }
                 let src = &mut sources[i];
-                let ctx = Ctx { client: &self.client, version, site: &self.site.site };
+                let ctx =
+                    Ctx { client: &self.client, version, site: &self.site.site, concurrency: self.site.concurrency };
                 let started = Instant::now();
                 let result = src.collector.collect(&ctx);
                 src.duration.observe(started.elapsed().as_secs_f64());

@@ -4,7 +4,8 @@ use crate::config::ApiVersion;
 use crate::exposition::{format_value, Families, Samples};
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// What the landing page, readiness and health probes know about one site.
 #[derive(Debug, Clone, Default)]
@@ -22,8 +23,26 @@ pub struct SiteState {
 #[derive(Debug)]
 pub struct Snapshot {
     pub body: Arc<[u8]>,
+    /// `body` gzip-compressed: made once per snapshot, by the first scrape that asks for gzip or, once any scrape
+    /// has, already when the snapshot is built (off the scrape path).
+    gzip: OnceLock<Arc<[u8]>>,
     pub sites: Vec<SiteState>,
     pub ready: bool,
+}
+
+impl Snapshot {
+    /// The compressed exposition.
+    pub fn gzip(&self) -> Arc<[u8]> {
+        self.gzip.get_or_init(|| compress(&self.body)).clone()
+    }
+}
+
+fn compress(body: &[u8]) -> Arc<[u8]> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 6), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(body);
+    Arc::from(enc.finish().unwrap_or_default())
 }
 
 /// Outcome counters of configuration reloads, rendered with every snapshot.
@@ -54,6 +73,7 @@ struct Inner {
 pub struct Store {
     inner: Mutex<Inner>,
     current: RwLock<Arc<Snapshot>>,
+    gzip_seen: AtomicBool,
 }
 
 fn build_info() -> String {
@@ -88,7 +108,13 @@ impl Store {
     pub fn new(families: Families, reload: ReloadStatus) -> Self {
         let store = Store {
             inner: Mutex::new(Inner { families, process: crate::process::render(), parts: BTreeMap::new(), reload }),
-            current: RwLock::new(Arc::new(Snapshot { body: Arc::from(&b""[..]), sites: Vec::new(), ready: false })),
+            current: RwLock::new(Arc::new(Snapshot {
+                body: Arc::from(&b""[..]),
+                gzip: OnceLock::new(),
+                sites: Vec::new(),
+                ready: false,
+            })),
+            gzip_seen: AtomicBool::new(false),
         };
         store.rebuild(&store.inner.lock());
         store
@@ -152,7 +178,16 @@ impl Store {
         inner.families.render(&samples, &mut body);
         let sites: Vec<SiteState> = inner.parts.values().map(|p| p.state.clone()).collect();
         let ready = sites.iter().all(|s| s.first_cycle_done);
-        *self.current.write() = Arc::new(Snapshot { body: Arc::from(body), sites, ready });
+        let snapshot = Snapshot { body: Arc::from(body), gzip: OnceLock::new(), sites, ready };
+        if self.gzip_seen.load(Ordering::Relaxed) {
+            let _ = snapshot.gzip.set(compress(&snapshot.body));
+        }
+        *self.current.write() = Arc::new(snapshot);
+    }
+
+    /// A scrape asked for gzip: from now on each snapshot is compressed when it is built.
+    pub fn note_gzip(&self) {
+        self.gzip_seen.store(true, Ordering::Relaxed);
     }
 
     /// The current snapshot (a pointer copy).

@@ -100,3 +100,33 @@ fn storage_series_skip_units_without_capacity_and_page_through_all_units() {
     assert_eq!(m.get("nbu_storage_info", &[("name", "stu_cloud_s3"), ("is_cloud", "true")]), Some(1.0));
     assert!(m.text.contains("# HELP nbu_disk_bytes Storage unit free and used bytes (cached: 5m TTL)"));
 }
+
+/// A full load gives the same store however it is fetched: one cursor walk (`concurrency: 1`), time slices walked
+/// in parallel (cursor, `concurrency: 8`), or offset pages fetched in parallel (NetBackup 8.3).
+#[test]
+fn full_load_is_the_same_sequential_sliced_or_by_parallel_pages() {
+    for (release, concurrency) in [("10.4", 1), ("10.4", 8), ("8.3", 4)] {
+        let sim = Sim::start(release, &["--jobs-per-hour", "6000", "--old-jobs", "3000"]);
+        sim.control("freeze=1"); // the first (full) load sees exactly the truth
+        let extra = format!("    concurrency: {concurrency}\n");
+        let exp = Exporter::start(&config(
+            "  scrapingInterval: 6h\n  collectionInterval: 1h\n",
+            &[sim.site("dc1", "test-key", &extra)],
+        ));
+        exp.wait_ready();
+        let truth = sim.truth();
+        let e = expected(&truth, 6 * HOUR_MS);
+        let m = exp.scrape();
+        let what = format!("{release} with concurrency {concurrency}");
+        assert_eq!(m.by_labels("nbu_jobs_count", "dc1"), e.count, "{what}");
+        assert_eq!(m.by_labels("nbu_jobs_state_count", "dc1"), e.state, "{what}");
+        assert_eq!(m.by_labels("nbu_jobs_finished_total", "dc1"), e.count, "{what}: counted once");
+        let requests = sim.stats()["jobs"];
+        let pages = truth["jobs"].as_array().unwrap().len() as u64 / 100 + 1;
+        if concurrency == 1 {
+            assert!(requests <= pages + 1, "{what}: {requests} requests for {pages} pages");
+        } else {
+            assert!(requests <= pages + 33, "{what}: {requests} requests for {pages} pages");
+        }
+    }
+}

@@ -199,7 +199,7 @@ fn health_checks_netbackup_shares_concurrent_calls_and_recovers() {
         .collect();
     threads.into_iter().for_each(|t| t.join().unwrap());
     assert_eq!(ok.load(Ordering::SeqCst), 100);
-    let requests: u64 = sim.stats().values().sum();
+    let requests: u64 = sim.stats().iter().filter(|(k, _)| !k.starts_with("bytes_")).map(|(_, v)| v).sum();
     assert!(requests <= 5, "100 /health calls caused {requests} NetBackup requests");
     // A hung NetBackup: 503 within about 5 s, naming the site and why.
     std::thread::sleep(Duration::from_millis(2100));
@@ -370,4 +370,55 @@ fn idle_and_slow_clients_are_bounded() {
         let ok = std::panic::catch_unwind(|| get(&exp.url("/metrics")).0 == 200).unwrap_or(false);
         ok.then_some(())
     });
+}
+
+/// One raw GET on a keep-alive connection: (head, body bytes).
+fn raw_get(s: &mut std::net::TcpStream, path: &str, extra: &str) -> (String, Vec<u8>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n").unwrap();
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        head += &line;
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .unwrap();
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
+/// `Accept-Encoding: gzip` gets the same exposition compressed (Prometheus always asks for it); `q=0` and other
+/// encodings get it plain.
+#[test]
+fn gzip_exposition_is_the_plain_one_compressed() {
+    use std::io::Read;
+    let sim = Sim::start("10.4", &[]);
+    let exp = Exporter::start(&config(SERVER, &[sim.site("dc1", "test-key", "")]));
+    exp.wait_ready();
+    let mut s = std::net::TcpStream::connect(&exp.addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    let same = (0..10).any(|_| {
+        let (plain_head, plain) = raw_get(&mut s, "/metrics", "");
+        let (gz_head, gz) = raw_get(&mut s, "/metrics", "Accept-Encoding: gzip\r\n");
+        assert!(!plain_head.to_ascii_lowercase().contains("content-encoding"), "{plain_head}");
+        assert!(gz_head.contains("Content-Encoding: gzip") && gz_head.contains("Vary: Accept-Encoding"), "{gz_head}");
+        let mut unzipped = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut unzipped).unwrap();
+        assert!(gz.len() * 4 < unzipped.len(), "{} compressed bytes for {}", gz.len(), unzipped.len());
+        unzipped == plain // a new snapshot between the two requests makes them differ: try again
+    });
+    assert!(same, "the gzip body never matched the plain one");
+    for refused in ["Accept-Encoding: gzip;q=0\r\n", "Accept-Encoding: br, deflate\r\n"] {
+        let (head, body) = raw_get(&mut s, "/metrics", refused);
+        assert!(!head.to_ascii_lowercase().contains("content-encoding"), "{refused}: {head}");
+        assert!(String::from_utf8_lossy(&body).contains("nbu_up{site=\"dc1\"} 1"), "{refused}");
+    }
 }

@@ -25,7 +25,7 @@ use crate::config::ApiVersion;
 use crate::exposition::{Fam, Histogram, Samples};
 use crate::netbackup::models::JobAttributes;
 use crate::netbackup::time::{format_timestamp, now_ms, parse_duration, parse_set_timestamp, EpochMs};
-use crate::netbackup::{ApiError, Paging};
+use crate::netbackup::{ApiError, List, Paging};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -67,8 +67,9 @@ impl Interner {
     }
 }
 
-/// One job as the exporter keeps it (about 80 bytes plus map overhead).
-#[derive(Debug, Clone)]
+/// One job as the exporter keeps it: 72 bytes, plus 8 for the key and the map's own overhead (see docs/metrics.md,
+/// "Memory").
+#[derive(Debug, Clone, Copy)]
 struct Job {
     action: Sym,
     policy_type: Sym,
@@ -78,8 +79,11 @@ struct Job {
     kilobytes: i64,
     files: i64,
     dedup: Option<f32>,
+    /// `endTime` in epoch ms; `None` while the job runs (NetBackup sends epoch zero).
     end: Option<EpochMs>,
     elapsed: Option<f32>,
+    /// `lastUpdateTime` in epoch ms (0 when absent): of two copies of a job, the newer wins.
+    updated: EpochMs,
     counted: bool,
 }
 
@@ -133,62 +137,122 @@ impl JobsCollector {
         now - self.window.as_millis() as EpochMs
     }
 
-    fn record(&mut self, a: &JobAttributes) -> Option<(i64, Job)> {
-        let id = a.job_id?;
-        let start = a.start_time.as_deref().and_then(parse_set_timestamp);
-        let end = a.end_time.as_deref().and_then(parse_set_timestamp);
-        let elapsed = a
-            .elapsed_time
-            .as_deref()
-            .and_then(parse_duration)
-            .or_else(|| Some((end? - start?) as f64 / 1000.0))
-            .filter(|v| *v >= 0.0)
-            .map(|v| v as f32);
-        let job = Job {
-            action: self.strings.get(a.job_type.as_deref()),
-            policy_type: self.strings.get(a.policy_type.as_deref()),
-            state: self.strings.get(a.state.as_deref()),
-            status: a.status.and_then(|s| i32::try_from(s).ok()),
-            queue_reason: a.job_queue_reason.and_then(|s| i32::try_from(s).ok()),
-            kilobytes: a.kilobytes_transferred.unwrap_or(0).max(0),
-            files: a.number_of_files.unwrap_or(0).max(0),
-            dedup: a.dedup_ratio.map(|v| v as f32),
-
-            end,
-            elapsed,
-            counted: false,
-        };
-        Some((id, job))
-    }
-
-    /// Inserts or replaces a job, counting it once if it has just been seen finished inside the window.
-    fn upsert(&mut self, id: i64, mut job: Job, counted_before: bool, window_start: EpochMs) {
-        job.counted = counted_before;
-        if !job.counted && job.state == self.done && job.end.is_none_or(|e| e >= window_start) {
-            job.counted = true;
-            let t = self.totals.entry((job.action, job.policy_type, job.status)).or_default();
-            t.jobs += 1;
-            t.bytes += job.kilobytes as f64 * 1024.0;
-        }
-        self.jobs.insert(id, job);
-    }
-
     fn evict(&mut self, window_start: EpochMs) {
         let done = self.done;
         self.jobs.retain(|_, j| !(j.state == done && j.end.is_some_and(|e| e < window_start)));
     }
 
-    /// Applies one poll's worth of job attributes: a full load replaces the store, an incremental one upserts.
-    fn apply(&mut self, pages: Vec<JobAttributes>, full: bool, now: EpochMs) {
+    /// Applies one successful poll: a full load replaces the store, an incremental one upserts. Counting happens
+    /// here, after the whole poll succeeded, so a poll that fails half-way can neither lose nor double-count.
+    fn apply(&mut self, mut batch: HashMap<i64, Job>, full: bool, now: EpochMs) {
         let window_start = self.window_start(now);
-        let old = if full { std::mem::take(&mut self.jobs) } else { HashMap::new() };
-        for a in &pages {
-            if let Some((id, job)) = self.record(a) {
-                let counted_before = old.get(&id).or_else(|| self.jobs.get(&id)).is_some_and(|j| j.counted);
-                self.upsert(id, job, counted_before, window_start);
+        let (done, totals) = (self.done, &mut self.totals);
+        if full {
+            for (id, job) in batch.iter_mut() {
+                count(totals, done, job, self.jobs.get(id).is_some_and(|j| j.counted), window_start);
+            }
+            self.jobs = batch;
+        } else {
+            for (id, mut job) in batch {
+                let existing = self.jobs.get(&id);
+                if existing.is_some_and(|e| e.updated > job.updated) {
+                    continue; // an older copy than the one in the store
+                }
+                count(totals, done, &mut job, existing.is_some_and(|j| j.counted), window_start);
+                self.jobs.insert(id, job);
             }
         }
         self.evict(window_start);
+    }
+
+    /// The filters of a full load: unfinished jobs, and finished ones in `slices` equal `endTime` ranges of the
+    /// window (the last one open-ended), so `concurrency` walks can run at once. One slice: the single filter.
+    fn full_filters(&self, now: EpochMs, slices: usize) -> Vec<String> {
+        let start = self.window_start(now);
+        if slices <= 1 {
+            return vec![format!("endTime ge {} or endTime eq 1970-01-01T00:00:00.000Z", format_timestamp(start))];
+        }
+        let step = ((now - start) / slices as EpochMs).max(1);
+        let mut out = vec!["endTime eq 1970-01-01T00:00:00.000Z".to_string()];
+        for i in 0..slices as EpochMs {
+            let from = format_timestamp(start + i * step);
+            out.push(if i + 1 == slices as EpochMs {
+                format!("endTime ge {from}")
+            } else {
+                format!("endTime ge {from} and endTime lt {}", format_timestamp(start + (i + 1) * step))
+            });
+        }
+        out
+    }
+}
+
+/// Time slices of a full load for `concurrency` requests in flight: one (a single filter) when sequential.
+fn slices(concurrency: usize) -> usize {
+    if concurrency <= 1 {
+        1
+    } else {
+        (concurrency * 4).min(32)
+    }
+}
+
+/// Counts a job once, when it is first seen finished (`DONE`) inside the window.
+fn count(
+    totals: &mut HashMap<(Sym, Sym, Option<i32>), Totals>,
+    done: Sym,
+    job: &mut Job,
+    before: bool,
+    start: EpochMs,
+) {
+    job.counted = before;
+    if !job.counted && job.state == done && job.end.is_none_or(|e| e >= start) {
+        job.counted = true;
+        let t = totals.entry((job.action, job.policy_type, job.status)).or_default();
+        t.jobs += 1;
+        t.bytes += job.kilobytes as f64 * 1024.0;
+    }
+}
+
+/// The compact record of one job, with `strings` interning its repeated names.
+fn record(strings: &mut Interner, a: &JobAttributes) -> Option<(i64, Job)> {
+    let id = a.job_id?;
+    let start = a.start_time.as_deref().and_then(parse_set_timestamp);
+    let end = a.end_time.as_deref().and_then(parse_set_timestamp);
+    let elapsed = a
+        .elapsed_time
+        .as_deref()
+        .and_then(parse_duration)
+        .or_else(|| Some((end? - start?) as f64 / 1000.0))
+        .filter(|v| *v >= 0.0)
+        .map(|v| v as f32);
+    let job = Job {
+        action: strings.get(a.job_type.as_deref()),
+        policy_type: strings.get(a.policy_type.as_deref()),
+        state: strings.get(a.state.as_deref()),
+        status: a.status.and_then(|s| i32::try_from(s).ok()),
+        queue_reason: a.job_queue_reason.and_then(|s| i32::try_from(s).ok()),
+        kilobytes: a.kilobytes_transferred.unwrap_or(0).max(0),
+        files: a.number_of_files.unwrap_or(0).max(0),
+        dedup: a.dedup_ratio.map(|v| v as f32),
+        end,
+        elapsed,
+        updated: a.last_update_time.as_deref().and_then(parse_set_timestamp).unwrap_or(0),
+        counted: false,
+    };
+    Some((id, job))
+}
+
+/// Adds a job to a poll's batch; of two copies (a job that moved between time slices during the walk), the one
+/// with the later `lastUpdateTime` stays.
+fn merge(batch: &mut HashMap<i64, Job>, id: i64, job: Job) {
+    match batch.entry(id) {
+        std::collections::hash_map::Entry::Occupied(mut e) => {
+            if job.updated >= e.get().updated {
+                e.insert(job);
+            }
+        }
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(job);
+        }
     }
 }
 
@@ -212,40 +276,44 @@ impl Collector for JobsCollector {
         let incremental_api = ctx.version >= INCREMENTAL_SINCE;
         let full =
             !incremental_api || self.watermark.is_none() || self.last_full.is_none_or(|t| t.elapsed() >= FULL_RESYNC);
-        let filter = match self.watermark {
+        let paging = if ctx.version >= CURSOR_SINCE { Paging::Cursor } else { Paging::Offset };
+        let filters = match self.watermark {
             Some(w) if !full => {
                 let overlap = (OVERLAP + self.last_poll).as_millis() as EpochMs;
-                format!("lastUpdateTime ge {}", format_timestamp(w - overlap))
+                vec![format!("lastUpdateTime ge {}", format_timestamp(w - overlap))]
             }
-            _ => format!(
-                "endTime ge {} or endTime eq 1970-01-01T00:00:00.000Z",
-                format_timestamp(self.window_start(started_local))
-            ),
+            // Cursor paging parallelises by time slice (four per concurrent request, so uneven job density still
+            // keeps every request busy); offset paging by page, with one filter.
+            _ => self.full_filters(started_local, if paging == Paging::Cursor { slices(ctx.concurrency) } else { 1 }),
         };
-        let paging = if ctx.version >= CURSOR_SINCE { Paging::Cursor } else { Paging::Offset };
-        let mut fetched = Vec::new();
-        let stats = ctx.client.walk::<JobAttributes>(
-            "/admin/jobs",
-            &[("filter", filter)],
-            ctx.version,
-            paging,
-            PAGE_LIMIT,
-            &mut |items| fetched.extend(items.into_iter().filter_map(|it| it.attributes)),
-        )?;
-        if stats.items > 0 && fetched.iter().all(|a| a.job_id.is_none()) {
+        let queries: Vec<Vec<(&'static str, String)>> = filters.into_iter().map(|f| vec![("filter", f)]).collect();
+        // Pages become compact records as they arrive: no page outlives its callback.
+        let mut batch: HashMap<i64, Job> = HashMap::new();
+        let (mut items, mut newest_update) = (0usize, None::<EpochMs>);
+        let strings = &mut self.strings;
+        let list = List { path: "/admin/jobs", version: ctx.version, paging, limit: PAGE_LIMIT };
+        let stats = ctx.client.walk_parallel::<JobAttributes>(list, &queries, ctx.concurrency, &mut |page| {
+            for a in page.into_iter().filter_map(|it| it.attributes) {
+                items += 1;
+                if let Some((id, job)) = record(strings, &a) {
+                    newest_update = newest_update.max(Some(job.updated).filter(|u| *u > 0));
+                    merge(&mut batch, id, job);
+                }
+            }
+        })?;
+        if items > 0 && batch.is_empty() {
             return Err(ApiError::Decode { path: "/admin/jobs".into(), detail: "jobs without jobId".into() });
         }
-        let newest_update =
-            fetched.iter().filter_map(|a| a.last_update_time.as_deref().and_then(parse_set_timestamp)).max();
         log::debug!(
-            "site {}: {} poll fetched {} jobs in {} pages; store holds {}",
+            "site {}: {} poll fetched {} jobs in {} pages ({} slice(s)); store holds {}",
             ctx.site,
             if full { "full" } else { "incremental" },
-            fetched.len(),
+            batch.len(),
             stats.pages,
+            queries.len(),
             self.jobs.len()
         );
-        if full && fetched.is_empty() && !self.warned_empty {
+        if full && batch.is_empty() && !self.warned_empty {
             // NetBackup answers 200 with no data, not 401, when the key's role lacks the jobs permission.
             log::warn!(
                 "site {}: NetBackup returned no jobs at all; if its Activity Monitor shows jobs, the API key's role \
@@ -254,7 +322,7 @@ impl Collector for JobsCollector {
             );
             self.warned_empty = true;
         }
-        self.apply(fetched, full, now_ms());
+        self.apply(batch, full, now_ms());
         if full {
             self.last_full = Some(Instant::now());
         }
@@ -359,6 +427,19 @@ mod tests {
         }
     }
 
+    impl JobsCollector {
+        /// The test form of a poll: attributes in, records merged and applied.
+        fn apply_attrs(&mut self, attrs: Vec<JobAttributes>, full: bool, now: EpochMs) {
+            let mut batch = HashMap::new();
+            for a in &attrs {
+                if let Some((id, job)) = record(&mut self.strings, a) {
+                    merge(&mut batch, id, job);
+                }
+            }
+            self.apply(batch, full, now);
+        }
+    }
+
     fn render(c: &JobsCollector) -> String {
         let fams = crate::exposition::Families::new("5m", "1h");
         let mut s = Samples::default();
@@ -372,12 +453,12 @@ mod tests {
     fn counts_each_finished_job_once_and_never_reads_missing_status_as_zero() {
         let now = now_ms();
         let mut c = JobsCollector::new(Duration::from_secs(60), Duration::from_secs(3600));
-        c.apply(vec![job(1, "ACTIVE", None, None, 10), job(2, "DONE", Some(0), Some(now - 1000), 1)], true, now);
+        c.apply_attrs(vec![job(1, "ACTIVE", None, None, 10), job(2, "DONE", Some(0), Some(now - 1000), 1)], true, now);
         for _ in 0..5 {
-            c.apply(vec![job(2, "DONE", Some(0), Some(now - 1000), 1)], false, now);
+            c.apply_attrs(vec![job(2, "DONE", Some(0), Some(now - 1000), 1)], false, now);
         }
-        c.apply(vec![job(1, "DONE", Some(1), Some(now), 10)], false, now);
-        c.apply(vec![job(1, "DONE", Some(1), Some(now), 10)], true, now);
+        c.apply_attrs(vec![job(1, "DONE", Some(1), Some(now), 10)], false, now);
+        c.apply_attrs(vec![job(1, "DONE", Some(1), Some(now), 10)], true, now);
         let text = render(&c);
         assert!(
             text.contains(
@@ -400,7 +481,7 @@ mod tests {
         let now = now_ms();
         let mut c = JobsCollector::new(Duration::from_secs(60), Duration::from_secs(3600));
         let old = now - 2 * 3600 * 1000;
-        c.apply(vec![job(1, "DONE", Some(0), Some(old), 1), job(2, "QUEUED", None, None, 0)], false, now);
+        c.apply_attrs(vec![job(1, "DONE", Some(0), Some(old), 1), job(2, "QUEUED", None, None, 0)], false, now);
         let text = render(&c);
         assert!(text.contains("nbu_jobs_state_count{site=\"x\",action=\"BACKUP\",state=\"QUEUED\"} 1\n"), "{text}");
         assert!(!text.contains("state=\"DONE\""), "{text}");

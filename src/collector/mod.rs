@@ -13,6 +13,8 @@ pub struct Ctx<'a> {
     pub client: &'a Client,
     pub version: ApiVersion,
     pub site: &'a str,
+    /// Requests allowed in flight at once (the site's `concurrency`).
+    pub concurrency: usize,
 }
 
 /// The server-wide timings collectors follow; a reload may change them.

@@ -3,7 +3,7 @@
 use super::{Collector, Ctx};
 use crate::exposition::{Fam, Samples};
 use crate::netbackup::models::StorageUnitAttributes;
-use crate::netbackup::{ApiError, Paging};
+use crate::netbackup::{ApiError, List, Paging};
 use std::time::Duration;
 
 /// Largest page the storage-units endpoint allows.
@@ -48,20 +48,15 @@ impl Collector for StorageCollector {
 
     fn collect(&mut self, ctx: &Ctx) -> Result<(), ApiError> {
         let mut units = Vec::new();
-        ctx.client.walk::<StorageUnitAttributes>(
-            "/storage/storage-units",
-            &[],
-            ctx.version,
-            Paging::Offset,
-            PAGE_LIMIT,
-            &mut |items| {
-                units.extend(items.into_iter().filter_map(|it| {
-                    let mut a = it.attributes?;
-                    a.name = a.name.or(it.id);
-                    a.name.is_some().then_some(a)
-                }))
-            },
-        )?;
+        let list =
+            List { path: "/storage/storage-units", version: ctx.version, paging: Paging::Offset, limit: PAGE_LIMIT };
+        ctx.client.walk_parallel::<StorageUnitAttributes>(list, &[vec![]], ctx.concurrency, &mut |items| {
+            units.extend(items.into_iter().filter_map(|it| {
+                let mut a = it.attributes?;
+                a.name = a.name.or(it.id);
+                a.name.is_some().then_some(a)
+            }))
+        })?;
         units.sort_by(|a, b| a.name.cmp(&b.name));
         units.dedup_by(|a, b| a.name == b.name);
         self.units = units;

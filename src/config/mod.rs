@@ -20,6 +20,8 @@ pub const DEFAULT_SCRAPING_INTERVAL: Duration = Duration::from_secs(3600);
 pub const DEFAULT_COLLECTION_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
 pub const DEFAULT_WORKERS: usize = 4;
+/// Requests one site may have in flight to NetBackup during a collection (polite: a primary serves its own GUI).
+pub const DEFAULT_CONCURRENCY: usize = 4;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 pub const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_NBU_PORT: u16 = 1556;
@@ -169,6 +171,8 @@ pub struct SiteConfig {
     pub collection_timeout: Duration,
     /// Larger response bodies are rejected instead of buffered.
     pub max_response_bytes: u64,
+    /// Requests in flight at once while collecting (job time slices, offset pages).
+    pub concurrency: usize,
 }
 
 impl SiteConfig {
@@ -671,6 +675,7 @@ impl Parser<'_> {
             "requestTimeout",
             "collectionTimeout",
             "maxResponseSize",
+            "concurrency",
         ];
         const IGNORED: &[(&str, &str)] = &[("contentType", "the media type is negotiated from apiVersion")];
         let before = self.errors.len();
@@ -825,6 +830,7 @@ impl Parser<'_> {
                 DEFAULT_MAX_RESPONSE_BYTES
             }),
         };
+        let concurrency = self.count(map, "concurrency", path, 1..=16, DEFAULT_CONCURRENCY);
         if !site.is_empty() && !site.chars().all(|c| c.is_ascii_graphic()) {
             self.err(
                 &format!("{path}.site"),
@@ -847,6 +853,7 @@ impl Parser<'_> {
             request_timeout,
             collection_timeout,
             max_response_bytes,
+            concurrency,
         })
     }
 

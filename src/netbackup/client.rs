@@ -8,8 +8,9 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// API versions tried, newest first, when `/ping` does not name one (the 406 ladder).
 pub const VERSION_LADDER: &[ApiVersion] = &[
@@ -31,7 +32,7 @@ pub const VERSION_LADDER: &[ApiVersion] = &[
 const MAX_PAGES: usize = 100_000;
 
 /// Why a NetBackup request failed. Never contains the API key.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum ApiError {
     /// Could not talk to the server at all (refused, DNS, TLS, timeout).
     Transport { path: String, detail: String },
@@ -147,6 +148,22 @@ pub enum Paging {
     Cursor,
     /// `page[offset]`/`page[limit]` (everything else, and jobs before 9.0).
     Offset,
+}
+
+/// What a list walk fetches: the endpoint, the API version, how it pages, and the page size.
+#[derive(Debug, Clone, Copy)]
+pub struct List {
+    pub path: &'static str,
+    pub version: ApiVersion,
+    pub paging: Paging,
+    pub limit: u32,
+}
+
+/// One unit of work of [`Client::walk_parallel`]: a slice walked from `offset`, or the single page at `offset`.
+struct Task<'q> {
+    query: &'q [(&'static str, String)],
+    offset: i64,
+    single: bool,
 }
 
 /// What a completed list walk saw.
@@ -472,36 +489,166 @@ impl Client {
     /// Walks every page of a list endpoint, handing each page's items to `on_page`.
     pub fn walk<A: DeserializeOwned>(
         &self,
-        path: &'static str,
+        list: List,
         query: &[(&str, String)],
-        version: ApiVersion,
-        paging: Paging,
-        limit: u32,
         on_page: &mut dyn FnMut(Vec<Item<A>>),
     ) -> Result<WalkStats, ApiError> {
         // One walk is one collection of a source: it must end within collectionTimeout.
-        let deadline = std::time::Instant::now() + self.collection_timeout;
+        let deadline = Instant::now() + self.collection_timeout;
+        self.walk_from(list, query, 0, deadline, &AtomicBool::new(false), on_page)
+    }
+
+    /// Several walks at once, at most `concurrency` requests in flight, all within one collection deadline:
+    /// * cursor paging: each query is a slice (e.g. a time range) walked page by page; the first slice alone, then
+    ///   the others in parallel;
+    /// * offset paging (one query): the first page tells the record count, the remaining pages are fetched in
+    ///   parallel by offset.
+    ///
+    /// Pages reach `on_page` on the calling thread, one at a time, in no particular order. The first error stops
+    /// the other workers at their next page and is returned.
+    pub fn walk_parallel<A: DeserializeOwned + Send>(
+        &self,
+        list: List,
+        queries: &[Vec<(&'static str, String)>],
+        concurrency: usize,
+        on_page: &mut dyn FnMut(Vec<Item<A>>),
+    ) -> Result<WalkStats, ApiError> {
+        let List { path, version, paging, limit } = list;
+        let deadline = Instant::now() + self.collection_timeout;
+        let cancel = AtomicBool::new(false);
+        let mut total = WalkStats::default();
+        let mut tasks: Vec<Task<'_>> = Vec::new();
+        match paging {
+            Paging::Cursor => {
+                // The first slice alone: a bad key or version fails after one request, not one per slice.
+                let Some((first, rest)) = queries.split_first() else { return Ok(total) };
+                total = self.walk_from(list, first, 0, deadline, &cancel, on_page)?;
+                tasks.extend(rest.iter().map(|q| Task { query: q, offset: 0, single: false }));
+            }
+            Paging::Offset => {
+                for q in queries {
+                    // The first page, alone: its pagination says how many pages follow.
+                    let (page, date): (Page<A>, _) =
+                        self.get_json(path, &with_page(q, limit, None, Some(0)), version)?;
+                    total.pages += 1;
+                    total.server_time = earliest(total.server_time, date);
+                    let data = page.data.unwrap_or_default();
+                    let n = data.len() as i64;
+                    total.items += data.len();
+                    let count = page.meta.and_then(|m| m.pagination).and_then(|p| p.count);
+                    on_page(data);
+                    match count {
+                        Some(count) if n > 0 => {
+                            let pages = ((count - n).max(0) + i64::from(limit) - 1) / i64::from(limit);
+                            let pages = pages.min(MAX_PAGES as i64);
+                            tasks.extend((0..pages).map(|i| Task {
+                                query: q,
+                                offset: n + i * i64::from(limit),
+                                single: true,
+                            }));
+                        }
+                        Some(_) => {}
+                        // No count: walk on sequentially from the second page.
+                        None if n > 0 => tasks.push(Task { query: q, offset: n, single: false }),
+                        None => {}
+                    }
+                }
+            }
+        }
+        if tasks.is_empty() {
+            return Ok(total);
+        }
+        let workers = concurrency.clamp(1, tasks.len());
+        let queue = Mutex::new(tasks.into_iter());
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Item<A>>, ApiError>>(workers * 2);
+        let results: Mutex<Vec<Result<WalkStats, ApiError>>> = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let (queue, cancel, results) = (&queue, &cancel, &results);
+                scope.spawn(move || loop {
+                    let Some(Task { query, offset, single }) = queue.lock().next() else { break };
+                    if cancel.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let r = if single {
+                        self.page_at(list, query, offset, deadline).map(|(stats, items)| {
+                            let _ = tx.send(Ok(items));
+                            stats
+                        })
+                    } else {
+                        self.walk_from(list, query, offset, deadline, cancel, &mut |items| {
+                            let _ = tx.send(Ok(items));
+                        })
+                    };
+                    if let Err(e) = &r {
+                        cancel.store(true, Ordering::Relaxed);
+                        let _ = tx.send(Err(e.clone()));
+                    }
+                    results.lock().push(r);
+                });
+            }
+            drop(tx);
+            for msg in rx {
+                match msg {
+                    Ok(items) => on_page(items),
+                    Err(_) => cancel.store(true, Ordering::Relaxed),
+                }
+            }
+        });
+        for r in results.into_inner() {
+            let s = r?;
+            total.pages += s.pages;
+            total.items += s.items;
+            total.server_time = earliest(total.server_time, s.server_time);
+        }
+        Ok(total)
+    }
+
+    /// One offset page, as a task of [`walk_parallel`].
+    fn page_at<A: DeserializeOwned>(
+        &self,
+        List { path, version, limit, .. }: List,
+        query: &[(&str, String)],
+        offset: i64,
+        deadline: Instant,
+    ) -> Result<(WalkStats, Vec<Item<A>>), ApiError> {
+        if Instant::now() > deadline {
+            return Err(ApiError::Deadline { path: path.to_string(), pages: 0, limit: self.collection_timeout });
+        }
+        let (page, date): (Page<A>, _) = self.get_json(path, &with_page(query, limit, None, Some(offset)), version)?;
+        let data = page.data.unwrap_or_default();
+        Ok((WalkStats { pages: 1, items: data.len(), server_time: date }, data))
+    }
+
+    /// The sequential walk, from `offset` (offset paging) or the first page (cursor paging), until the last page,
+    /// `deadline`, or `cancel`.
+    fn walk_from<A: DeserializeOwned>(
+        &self,
+        List { path, version, paging, limit }: List,
+        query: &[(&str, String)],
+        mut offset: i64,
+        deadline: Instant,
+        cancel: &AtomicBool,
+        on_page: &mut dyn FnMut(Vec<Item<A>>),
+    ) -> Result<WalkStats, ApiError> {
         let mut stats = WalkStats::default();
         let mut cursor: Option<String> = None;
-        let mut offset: i64 = 0;
         loop {
-            if stats.pages > 0 && std::time::Instant::now() > deadline {
+            if stats.pages > 0 && Instant::now() > deadline {
                 return Err(ApiError::Deadline {
                     path: path.to_string(),
                     pages: stats.pages,
                     limit: self.collection_timeout,
                 });
             }
-            let mut q: Vec<(&str, String)> = query.to_vec();
-            q.push(("page[limit]", limit.to_string()));
-            match paging {
-                Paging::Cursor => {
-                    if let Some(c) = &cursor {
-                        q.push(("page[after]", c.clone()));
-                    }
-                }
-                Paging::Offset => q.push(("page[offset]", offset.to_string())),
+            if cancel.load(Ordering::Relaxed) {
+                break;
             }
+            let q = match paging {
+                Paging::Cursor => with_page(query, limit, cursor.as_deref(), None),
+                Paging::Offset => with_page(query, limit, None, Some(offset)),
+            };
             let (page, date): (Page<A>, _) = self.get_json(path, &q, version)?;
             if stats.pages == 0 {
                 stats.server_time = date;
@@ -545,6 +692,31 @@ impl Client {
     }
 }
 
+/// `query` plus the paging parameters.
+fn with_page<'a>(
+    query: &[(&'a str, String)],
+    limit: u32,
+    after: Option<&str>,
+    offset: Option<i64>,
+) -> Vec<(&'a str, String)> {
+    let mut q = query.to_vec();
+    q.push(("page[limit]", limit.to_string()));
+    if let Some(c) = after {
+        q.push(("page[after]", c.to_string()));
+    }
+    if let Some(o) = offset {
+        q.push(("page[offset]", o.to_string()));
+    }
+    q
+}
+
+fn earliest(a: Option<EpochMs>, b: Option<EpochMs>) -> Option<EpochMs> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
 mod http_parts {
     /// The response headers the exporter reads.
     pub struct Parts {
@@ -567,6 +739,9 @@ const SYSTEM_BUNDLES: [&str; 6] = [
 /// The CAs a site trusts: the system's bundle (`$SSL_CERT_FILE`, else the first of [`SYSTEM_BUNDLES`]) plus the
 /// site's `caFile`. `None` (no system bundle, no caFile) leaves ureq's bundled Mozilla roots.
 fn trust_roots(site: &SiteConfig) -> Result<Option<ureq::tls::RootCerts>, String> {
+    if site.scheme != Scheme::Https {
+        return Ok(None); // plain HTTP (the simulator): no CA bundle kept in memory
+    }
     let env = std::env::var("SSL_CERT_FILE").ok().filter(|p| !p.is_empty());
     let candidates: Vec<&str> = match &env {
         Some(p) => vec![p.as_str()],

@@ -73,8 +73,10 @@ struct Control {
     no_rbac: bool,
 }
 
-/// The last filter result: (filter, clock second, modern dialect, matching plan indices).
-type FilterCache = (String, i64, bool, Arc<Vec<u32>>);
+/// Recent filter results: (filter, clock second, modern dialect, matching plan indices). Several entries, so
+/// clients walking several filters at once (time slices) do not evict each other.
+type FilterCache = Vec<(String, i64, bool, Arc<Vec<u32>>)>;
+const FILTER_CACHE_ENTRIES: usize = 32;
 
 struct Sim {
     release: Release,
@@ -89,7 +91,7 @@ struct Sim {
     extra_storage: usize,
     control: Mutex<Control>,
     stats: Mutex<BTreeMap<String, u64>>,
-    cache: Mutex<Option<FilterCache>>,
+    cache: Mutex<FilterCache>,
 }
 
 fn arg_value(args: &mut impl Iterator<Item = String>, name: &str) -> String {
@@ -163,7 +165,7 @@ fn main() {
         extra_storage: extra,
         control: Mutex::new(Control { latency_ms: latency, fail_paths: "all".into(), ..Default::default() }),
         stats: Mutex::new(BTreeMap::new()),
-        cache: Mutex::new(None),
+        cache: Mutex::new(Vec::new()),
     });
     let server = match Server::http(&listen) {
         Ok(s) => Arc::new(s),
@@ -274,6 +276,11 @@ impl Sim {
         } else {
             self.api(&rq, &path, &q)
         };
+        if !path.starts_with("/_sim/") {
+            // Bytes served by the API (bodies), per endpoint family, for the request-cost benchmarks.
+            let family = if path.contains("/admin/jobs") { "bytes_jobs" } else { "bytes_other" };
+            *self.stats.lock().entry(family.to_string()).or_default() += body.len() as u64;
+        }
         let mut resp = Response::from_string(body).with_status_code(status);
         for h in headers {
             resp.add_header(h);
@@ -464,11 +471,10 @@ impl Sim {
     }
 
     fn matching(&self, filter: &str, now: i64, d: Dialect) -> Result<Arc<Vec<u32>>, Reply> {
-        let mut cache = self.cache.lock();
-        if let Some((f, t, m, hits)) = cache.as_ref() {
-            if f == filter && *t == now / 1000 && *m == d.modern {
-                return Ok(hits.clone());
-            }
+        if let Some((_, _, _, hits)) =
+            self.cache.lock().iter().find(|(f, t, m, _)| f == filter && *t == now / 1000 && *m == d.modern)
+        {
+            return Ok(hits.clone());
         }
         let expr = if filter.trim().is_empty() {
             None
@@ -478,6 +484,7 @@ impl Sim {
                 error_reply(400, 9401, &format!("The OData filter criteria is invalid: {e}"))
             })?)
         };
+        // Evaluated outside the lock: concurrent requests with other filters do not wait for this one.
         let hits: Vec<u32> = self
             .plans
             .iter()
@@ -486,7 +493,12 @@ impl Sim {
             .map(|(i, _)| i as u32)
             .collect();
         let hits = Arc::new(hits);
-        *cache = Some((filter.to_string(), now / 1000, d.modern, hits.clone()));
+        let mut cache = self.cache.lock();
+        cache.retain(|(_, t, _, _)| *t == now / 1000);
+        if cache.len() >= FILTER_CACHE_ENTRIES {
+            cache.remove(0);
+        }
+        cache.push((filter.to_string(), now / 1000, d.modern, hits.clone()));
         Ok(hits)
     }
 
