@@ -74,9 +74,9 @@ fuzz:
 soak:
 	SOAK_SECONDS=$${SOAK_SECONDS:-600} $(CARGO) test --release --test soak -- --ignored --nocapture
 
-# Minimal benchmark until the performance work: scrape latency of the release build against the simulator.
-bench: build
-	$(CARGO) bench --bench scrape
+# The performance targets against the simulator, with the static binaries that ship; writes BENCHMARKS.md.
+bench: static
+	NBU_EXPORTER_BIN=$(CURDIR)/dist/nbu_exporter NBU_SIM_BIN=$(CURDIR)/dist/nbu-sim $(CARGO) bench --bench bench
 
 clean:
 	$(CARGO) clean

@@ -186,12 +186,15 @@ impl JobsCollector {
     }
 }
 
-/// Time slices of a full load for `concurrency` requests in flight: one (a single filter) when sequential.
-fn slices(concurrency: usize) -> usize {
+/// Time slices of a full load: one (a single filter) when sequential; otherwise one per 5 minutes of the window
+/// (jobs cluster in backup windows, so many small slices keep every request busy until the end), at least two per
+/// concurrent request and at most 64. A full load happens at start and every [`FULL_RESYNC`], so the few extra
+/// requests for empty slices do not matter.
+fn slices(concurrency: usize, window: Duration) -> usize {
     if concurrency <= 1 {
         1
     } else {
-        (concurrency * 4).min(32)
+        ((window.as_secs() / 300) as usize).clamp(2 * concurrency, 64)
     }
 }
 
@@ -282,9 +285,11 @@ impl Collector for JobsCollector {
                 let overlap = (OVERLAP + self.last_poll).as_millis() as EpochMs;
                 vec![format!("lastUpdateTime ge {}", format_timestamp(w - overlap))]
             }
-            // Cursor paging parallelises by time slice (four per concurrent request, so uneven job density still
-            // keeps every request busy); offset paging by page, with one filter.
-            _ => self.full_filters(started_local, if paging == Paging::Cursor { slices(ctx.concurrency) } else { 1 }),
+            // Cursor paging parallelises by time slice, offset paging by page (with one filter).
+            _ => self.full_filters(
+                started_local,
+                if paging == Paging::Cursor { slices(ctx.concurrency, self.window) } else { 1 },
+            ),
         };
         let queries: Vec<Vec<(&'static str, String)>> = filters.into_iter().map(|f| vec![("filter", f)]).collect();
         // Pages become compact records as they arrive: no page outlives its callback.

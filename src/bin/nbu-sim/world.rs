@@ -57,6 +57,9 @@ pub struct Plan {
     pub queue_reason: i64,
     /// A job stuck in this state forever (SUSPENDED / INCOMPLETE), updated once at start + 10 min.
     pub stuck: Option<&'static str>,
+    /// The attributes JSON of the finished job (legacy, modern dialect): it never changes once `DONE`, so it is
+    /// rendered once (big benchmark worlds serve 100 000 finished jobs).
+    pub done_json: [std::sync::OnceLock<String>; 2],
 }
 
 /// A job's observable state at some instant.
@@ -324,6 +327,7 @@ pub fn generate(p: &Params) -> Vec<Plan> {
             },
             queue_reason: *rng.pick(REASONS),
             stuck: None,
+            done_json: Default::default(),
         };
         if !old && start <= p.origin && i % 97 == 13 {
             // A long-forgotten unfinished job: its lastUpdateTime is old but it is still in the Activity Monitor.

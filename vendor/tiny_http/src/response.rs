@@ -43,6 +43,8 @@ pub struct Response<R> {
     headers: Vec<Header>,
     data_length: Option<usize>,
     chunked_threshold: Option<usize>,
+    /// nbu_exporter patch: a body shared with other responses, written straight from memory.
+    shared: Option<std::sync::Arc<[u8]>>,
 }
 
 /// A `Response` without a template parameter.
@@ -206,6 +208,7 @@ where
             headers: Vec::with_capacity(16),
             data_length,
             chunked_threshold: None,
+            shared: None,
         };
 
         for h in headers {
@@ -319,6 +322,7 @@ where
             status_code: self.status_code,
             data_length,
             chunked_threshold: self.chunked_threshold,
+            shared: None,
         }
     }
 
@@ -339,6 +343,7 @@ where
         do_not_send_body: bool,
         upgrade: Option<&str>,
     ) -> IoResult<()> {
+        let shared = self.shared.take(); // nbu_exporter patch
         let mut transfer_encoding = Some(choose_transfer_encoding(
             self.status_code,
             request_headers,
@@ -434,7 +439,12 @@ where
                     use chunked_transfer::Encoder;
 
                     let mut writer = Encoder::new(writer);
-                    io::copy(&mut reader, &mut writer)?;
+                    match &shared {
+                        Some(bytes) => writer.write_all(bytes)?, // nbu_exporter patch
+                        None => {
+                            io::copy(&mut reader, &mut writer)?;
+                        }
+                    }
                 }
 
                 Some(TransferEncoding::Identity) => {
@@ -442,7 +452,13 @@ where
                     let data_length = data_length.unwrap();
 
                     if data_length >= 1 {
-                        io::copy(&mut reader, &mut writer)?;
+                        // nbu_exporter patch: a shared body is written from memory, others in large chunks.
+                        match &shared {
+                            Some(bytes) => writer.write_all(bytes)?,
+                            None => {
+                                copy_large(&mut reader, &mut writer)?;
+                            }
+                        }
                     }
                 }
 
@@ -481,6 +497,7 @@ where
             headers: self.headers,
             data_length: self.data_length,
             chunked_threshold: self.chunked_threshold,
+            shared: self.shared,
         }
     }
 }
@@ -561,6 +578,17 @@ impl Response<io::Empty> {
     }
 }
 
+impl Response<io::Empty> {
+    /// nbu_exporter patch: a response whose body is `bytes`, shared (not copied) and written straight from memory.
+    pub fn from_shared(status_code: StatusCode, headers: Vec<Header>, bytes: std::sync::Arc<[u8]>) -> Self {
+        let len = bytes.len();
+        let mut r = Response::new(status_code, headers, io::empty(), Some(len), None);
+        r.shared = Some(bytes);
+        r.chunked_threshold = Some(usize::MAX); // the length is known: never chunked
+        r
+    }
+}
+
 impl Clone for Response<io::Empty> {
     fn clone(&self) -> Response<io::Empty> {
         Response {
@@ -569,6 +597,29 @@ impl Clone for Response<io::Empty> {
             headers: self.headers.clone(),
             data_length: self.data_length,
             chunked_threshold: self.chunked_threshold,
+            shared: self.shared.clone(),
         }
     }
+}
+
+/// nbu_exporter patch: copies in 64 KiB chunks through a per-thread buffer. `io::copy` moves 8 KiB at a time
+/// here (the writer is a `dyn Write`), which costs one `write` call per 8 KiB: ~115 for a 900 KB page.
+fn copy_large<R: Read + ?Sized, W: Write + ?Sized>(reader: &mut R, writer: &mut W) -> io::Result<u64> {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 * 1024]);
+    }
+    BUF.with(|b| {
+        let mut buf = b.borrow_mut();
+        let mut total = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            writer.write_all(&buf[..n])?;
+            total += n as u64;
+        }
+    })
 }
