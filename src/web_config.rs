@@ -97,7 +97,8 @@ impl WebConfig {
         Self::parse(&text, dir).map_err(|e| format!("--web.config.file {}: {e}", path.display()))
     }
 
-    fn parse(text: &str, dir: &Path) -> Result<WebConfig, String> {
+    /// Parses web config text; relative file names are resolved against `dir`.
+    pub fn parse(text: &str, dir: &Path) -> Result<WebConfig, String> {
         let raw: RawFile = if text.trim().is_empty() {
             RawFile::default()
         } else {

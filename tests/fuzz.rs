@@ -1,10 +1,11 @@
 //! Randomised inputs (a small generator, proptest-style, no corpus needed) for the parsers that see untrusted data:
-//! NetBackup JSON pages, dates and durations, and config files. None may panic. Each target runs for
+//! NetBackup JSON pages, dates and durations, config files, and the web config file and `Authorization` headers. None may panic. Each target runs for
 //! `$FUZZ_SECONDS` (default 1 s in `make test`; `make fuzz` runs 60 s each). A panic prints the input.
 
 use nbu_exporter::config::{duration, parse_str};
 use nbu_exporter::netbackup::models::{JobAttributes, Page, StorageUnitAttributes};
 use nbu_exporter::netbackup::time::{parse_duration, parse_http_date, parse_timestamp};
+use nbu_exporter::web_config::{WebConfig, WebSecurity};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
@@ -182,6 +183,37 @@ fn config_files_never_panic() {
         |r| mutate(r, base, &tokens),
         |s| {
             let _ = parse_str(s, &|k| (k == "NBU_API_KEY").then(|| "k".to_string()));
+        },
+    );
+    assert!(n > 20);
+}
+
+#[test]
+fn web_config_files_and_auth_headers_never_panic() {
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let base = format!(
+        "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  client_auth_type: RequireAndVerifyClientCert\n  \
+         client_ca_file: ca.pem\n  min_version: TLS12\nhttp_server_config:\n  headers:\n    X-Frame-Options: deny\n\
+         basic_auth_users:\n  prometheus: '{hash}'\n"
+    );
+    let tokens = ["\n", ":", "  ", "{", "}", "[", "]", "'", "\"", "$2y$", "TLS13", "~", "null", "- ", "&a", "*a"];
+    let dir = std::path::Path::new("/nonexistent");
+    let n = run(
+        "web-config",
+        |r| mutate(r, &base, &tokens),
+        |s| {
+            let _ = WebConfig::parse(s, dir);
+        },
+    );
+    assert!(n > 20);
+    let users = WebConfig::parse(&format!("basic_auth_users:\n  prometheus: '{hash}'\n"), dir).unwrap();
+    let sec = WebSecurity::new(std::path::Path::new("/nonexistent/web.yml"), &users);
+    let header_tokens = ["Basic ", "basic", " ", ":", "=", "cHJvbWV0aGV1czpwdw==", "\u{0}", "é", "Bearer x", "////"];
+    let n = run(
+        "auth-header",
+        |r| mutate(r, "Basic cHJvbWV0aGV1czpwdw==", &header_tokens),
+        |s| {
+            let _ = sec.authorized(Some(s));
         },
     );
     assert!(n > 20);
