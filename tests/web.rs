@@ -170,36 +170,7 @@ fn reload_swaps_users_and_certificate() {
     assert_eq!(status("alice", "first-password"), Ok(200));
 
     // New user and password, and a new certificate from the same CA.
-    let openssl = |args: &[&str]| common::certs::openssl(&dir, args);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "srv2.key",
-        "-out",
-        "srv2.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "srv2.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "srv2.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    ]);
+    common::certs::sign(&dir, "srv2", "ca", "/CN=127.0.0.1", "san.ext");
     std::fs::write(dir.join("web.yaml"), web_file("bob", "second-password", "srv2")).unwrap();
     exp.signal("-HUP");
     wait_for(Duration::from_secs(10), "the new user to be accepted", || {
@@ -233,10 +204,11 @@ fn web_config_errors_name_the_key() {
     make_ca(&dir, "other");
     let cfg = dir.join("config.yaml");
     std::fs::write(&cfg, "nbuservers:\n  - {host: 127.0.0.1, apiKey: test-key}\n").unwrap();
-    let check = |web_yaml: &str| {
+    // Runs the exporter with `mode` (--check-config or --config.file) and `web_yaml` as its web config file.
+    let run = |mode: &str, web_yaml: &str| {
         std::fs::write(dir.join("web.yaml"), web_yaml).unwrap();
         let out = Command::new(common::exporter_bin())
-            .arg("--check-config")
+            .arg(mode)
             .arg(&cfg)
             .arg("--web.config.file")
             .arg(dir.join("web.yaml"))
@@ -244,6 +216,7 @@ fn web_config_errors_name_the_key() {
             .unwrap();
         (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
     };
+    let check = |web_yaml: &str| run("--check-config", web_yaml);
     let cases = [
         ("tls_server_config:\n  cert_file: srv.pem\n  key_file: other.key\n", "key_file does not belong to cert_file"),
         ("tls_server_config:\n  cert_file: missing.pem\n  key_file: srv.key\n", "tls_server_config.cert_file"),
@@ -264,16 +237,9 @@ fn web_config_errors_name_the_key() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("no subjectAltName") && out.contains("subjectAltName=DNS:"), "{out}");
     // And the service itself refuses to start on a bad file.
-    std::fs::write(dir.join("web.yaml"), "basic_auth_users:\n  prometheus: secret\n").unwrap();
-    let out = Command::new(common::exporter_bin())
-        .arg("--config.file")
-        .arg(&cfg)
-        .arg("--web.config.file")
-        .arg(dir.join("web.yaml"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not started"));
+    let (code, out) = run("--config.file", "basic_auth_users:\n  prometheus: secret\n");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("not started"), "{out}");
     let _ = std::fs::remove_dir_all(dir);
 }
 

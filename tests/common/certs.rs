@@ -36,82 +36,42 @@ pub fn make_certs(dir: &Path) {
     std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
     std::fs::write(dir.join("nosan.ext"), "basicConstraints=CA:FALSE\n").unwrap();
     for (name, ext) in [("srv", "san.ext"), ("nosan", "nosan.ext")] {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &format!("{name}.pem"),
-                "-days",
-                "2",
-                "-extfile",
-                ext,
-            ],
-        );
+        sign(dir, name, "ca", "/CN=127.0.0.1", ext);
     }
 }
 
-/// A client certificate `name.pem`/`name.key` (extendedKeyUsage clientAuth) signed by the CA `ca`.
-pub fn make_client_cert(dir: &Path, name: &str, ca: &str) {
-    std::fs::write(dir.join("client.ext"), "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n").unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            "/CN=prometheus",
-        ],
-    );
+/// A new key `name.key` and certificate `name.pem` for `subject`, signed by the CA `ca` with the extensions in the
+/// file `ext`.
+pub fn sign(dir: &Path, name: &str, ca: &str, subject: &str, ext: &str) {
+    let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
+    openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject]);
+    let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
     openssl(
         dir,
         &[
             "x509",
             "-req",
             "-in",
-            &format!("{name}.csr"),
+            &csr,
             "-CA",
-            &format!("{ca}.pem"),
+            &ca_pem,
             "-CAkey",
-            &format!("{ca}.key"),
+            &ca_key,
             "-CAcreateserial",
             "-out",
-            &format!("{name}.pem"),
+            &pem,
             "-days",
             "2",
             "-extfile",
-            "client.ext",
+            ext,
         ],
     );
+}
+
+/// A client certificate `name.pem`/`name.key` (extendedKeyUsage clientAuth) signed by the CA `ca`.
+pub fn make_client_cert(dir: &Path, name: &str, ca: &str) {
+    std::fs::write(dir.join("client.ext"), "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n").unwrap();
+    sign(dir, name, ca, "/CN=prometheus", "client.ext");
 }
 
 /// A second, unrelated self-signed CA `name.pem`/`name.key`.
