@@ -422,3 +422,29 @@ fn gzip_exposition_is_the_plain_one_compressed() {
         assert!(String::from_utf8_lossy(&body).contains("nbu_up{site=\"dc1\"} 1"), "{refused}");
     }
 }
+
+/// Keep-alive connections opened at the same instant are each answered. tiny_http's thread pool could leave a
+/// connection accepted in the instant a thread was being woken for another without a thread until some other
+/// connection closed (vendor/tiny_http/PATCHES.md); bursts while earlier connections stay open caught it.
+#[test]
+fn simultaneous_new_connections_are_all_answered() {
+    use std::io::{BufRead, BufReader, Write};
+    let sim = Sim::start("10.4", &[]);
+    let exp = Exporter::start(&config(SERVER, &[sim.site("dc1", "test-key", "")]));
+    exp.wait_ready();
+    let mut open = Vec::new();
+    for round in 0..40 {
+        let mut burst: Vec<std::net::TcpStream> =
+            (0..8).map(|_| std::net::TcpStream::connect(&exp.addr).unwrap()).collect();
+        for s in &mut burst {
+            s.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        }
+        for s in &burst {
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            let mut line = String::new();
+            let read = BufReader::new(s).read_line(&mut line);
+            assert!(line.starts_with("HTTP/1.1 200"), "round {round}: a new connection got no answer ({read:?})");
+        }
+        open.extend(burst); // still open: their threads stay busy, as Prometheus' keep-alive connections do
+    }
+}

@@ -230,6 +230,8 @@ impl Client {
             .proxy(proxy)
             .tls_config(tls)
             .user_agent(concat!("nbu_exporter/", env!("CARGO_PKG_VERSION")))
+            // Parallel walks keep their connections (the default of 3 idle per host would reconnect one of four).
+            .max_idle_connections_per_host(site.concurrency.max(3))
             .build();
         let agent = ureq::Agent::with_parts(
             config,

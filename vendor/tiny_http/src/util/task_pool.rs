@@ -69,7 +69,10 @@ impl TaskPool {
     pub fn spawn(&self, code: Box<dyn FnMut() + Send>) {
         let mut queue = self.sharing.todo.lock().unwrap();
 
-        if self.sharing.waiting_tasks.load(Ordering::Acquire) == 0 {
+        // nbu_exporter patch: a woken thread stays counted as waiting until it takes the lock, and takes one task;
+        // upstream compared with 0, so a second task queued in that window waited for a thread that never came
+        // (a new keep-alive connection then got no answer until another connection closed).
+        if self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len() {
             self.add_thread(Some(code));
         } else {
             queue.push_back(code);
