@@ -488,18 +488,6 @@ impl Client {
         }))
     }
 
-    /// Walks every page of a list endpoint, handing each page's items to `on_page`.
-    pub fn walk<A: DeserializeOwned>(
-        &self,
-        list: List,
-        query: &[(&str, String)],
-        on_page: &mut dyn FnMut(Vec<Item<A>>),
-    ) -> Result<WalkStats, ApiError> {
-        // One walk is one collection of a source: it must end within collectionTimeout.
-        let deadline = Instant::now() + self.collection_timeout;
-        self.walk_from(list, query, 0, deadline, &AtomicBool::new(false), on_page)
-    }
-
     /// Several walks at once, at most `concurrency` requests in flight, all within one collection deadline:
     /// * cursor paging: each query is a slice (e.g. a time range) walked page by page; the first slice alone, then
     ///   the others in parallel;

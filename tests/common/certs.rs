@@ -15,24 +15,7 @@ pub fn openssl(dir: &Path, args: &[&str]) {
 
 /// A test CA, a server certificate for 127.0.0.1 signed by it, and one without subjectAltName.
 pub fn make_certs(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=nbu-test-ca",
-        ],
-    );
+    make_ca(dir, "ca");
     std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
     std::fs::write(dir.join("nosan.ext"), "basicConstraints=CA:FALSE\n").unwrap();
     for (name, ext) in [("srv", "san.ext"), ("nosan", "nosan.ext")] {
@@ -74,7 +57,7 @@ pub fn make_client_cert(dir: &Path, name: &str, ca: &str) {
     sign(dir, name, ca, "/CN=prometheus", "client.ext");
 }
 
-/// A second, unrelated self-signed CA `name.pem`/`name.key`.
+/// A self-signed CA `name.pem`/`name.key`.
 pub fn make_ca(dir: &Path, name: &str) {
     openssl(
         dir,
