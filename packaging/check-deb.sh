@@ -30,7 +30,7 @@ expect usr/lib/sysusers.d/nbu_exporter.conf 644 0 0
 expect etc/nbu_exporter 750 0 "$gid"
 expect etc/nbu_exporter/config.yaml 640 0 "$gid"
 expect usr/share/doc/nbu-exporter/copyright 644 0 0
-"$r/usr/bin/nbu_exporter" --version | grep -q '^nbu_exporter ' || fail "installed binary does not run"
+"$r/usr/bin/nbu_exporter" --version | grep -q '^nbu_exporter, version ' || fail "installed binary does not run"
 # The README's step 2-3: the key file beside the config, then --check-config.
 install -m 0640 /dev/null "$r/etc/nbu_exporter/nbu_api_key"
 printf 'test-key\n' > "$r/etc/nbu_exporter/nbu_api_key"

@@ -57,7 +57,7 @@ mkdir -p "$ov/upper" "$ov/work" "$root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$ov/upper,workdir=$ov/work" "$root"
 cp "$deb" "$rpmf" "$root/root/"
 # Services of this machine image that have nothing to do with the check.
-for unit in postgresql.service getty@tty1.service apt-daily.timer apt-daily-upgrade.timer man-db.timer; do
+for unit in postgresql.service prometheus.service prometheus-node-exporter.service getty@tty1.service apt-daily.timer apt-daily-upgrade.timer man-db.timer; do
     ln -sf /dev/null "$root/etc/systemd/system/$unit"
 done
 say "booting $(systemd --version | head -n 1) in a container"

@@ -9,6 +9,35 @@ cd "$(dirname "$0")/.."
 mkdir -p dist
 route=""
 
+# Build identity for `nbu_exporter --version` (build.rs bakes it in): the environment first, else git when this
+# directory is itself a checkout (not a tarball unpacked inside another repository), else a top-level REVISION
+# file as a source tarball carries (line 1: the sha, optional line 2: the branch); unset, build.rs says "unknown".
+src_rev="" src_branch="" src=""
+if [ -e .git ] && src_rev=$(git rev-parse HEAD 2>/dev/null) && [ -n "$src_rev" ]; then
+  src=git
+  src_branch=$(git rev-parse --abbrev-ref HEAD 2>/dev/null || true)
+  [ "$src_branch" != HEAD ] || src_branch="" # detached HEAD names no branch
+elif [ -f REVISION ]; then
+  src="REVISION file"
+  src_rev=$(sed -n 1p REVISION | tr -d '[:space:]')
+  src_branch=$(sed -n 2p REVISION | tr -d '[:space:]')
+else
+  src_rev=""
+fi
+if [ -n "${NBU_EXPORTER_REVISION:-}" ]; then
+  rev_from=environment
+elif [ -n "$src_rev" ]; then
+  export NBU_EXPORTER_REVISION="$src_rev"
+  rev_from=$src
+else
+  unset NBU_EXPORTER_REVISION
+  rev_from="no environment, git or REVISION file"
+fi
+if [ -z "${NBU_EXPORTER_BRANCH:-}" ]; then
+  if [ -n "$src_branch" ]; then export NBU_EXPORTER_BRANCH="$src_branch"; else unset NBU_EXPORTER_BRANCH; fi
+fi
+echo "static: baking in revision ${NBU_EXPORTER_REVISION:-unknown} (from $rev_from), branch ${NBU_EXPORTER_BRANCH:-unknown}"
+
 musl_ready() {
   rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl || timeout 300 rustup target add x86_64-unknown-linux-musl >/dev/null 2>&1 || return 1
   if ! command -v musl-gcc >/dev/null 2>&1; then

@@ -23,12 +23,14 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the exporter until SIGTERM/SIGINT; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    // Jobs that finished before this moment are the baseline of the job counters, not increments.
+    let started = crate::process::start_ms();
     if cli.help {
         print!("{}", cli::USAGE);
         return 0;
     }
     if cli.version {
-        println!("nbu_exporter {}", env!("CARGO_PKG_VERSION"));
+        print!("{}", crate::build_info::version_text());
         return 0;
     }
     let loaded = config::read(&cli.config_file).and_then(|text| {
@@ -83,6 +85,10 @@ pub fn run(cli: Cli) -> i32 {
     for w in web.iter().flat_map(|w| &w.warnings) {
         log::warn!("web config: {w}");
     }
+    log::info!(
+        "counting jobs that finish at or after {} (the exporter's start; earlier ones are the baseline)",
+        crate::netbackup::time::format_timestamp(started)
+    );
     match serve(&cli, &text, loaded.config, web, &listen) {
         Ok(()) => 0,
         Err(e) => {

@@ -1,12 +1,25 @@
-//! Prometheus text exposition: metric families, label escaping and sample formatting, merged across sites.
+//! Prometheus exposition on the `prometheus` crate: the table of metric families, sample builders, and the text
+//! encoding of every family merged across sites.
+//!
+//! Collectors write samples into a [`Samples`] (one vector of `prometheus::proto::Metric` per family). The
+//! snapshot merges the parts of all sites family by family and encodes them with the crate's `TextEncoder`, which
+//! owns HELP/TYPE lines, label escaping and value formatting. A family without samples keeps its HELP/TYPE lines
+//! (the crate's encoder refuses empty families, so those two lines are taken from the crate's own encoding of the
+//! family with one placeholder sample, once per set of HELP texts).
 
-use std::fmt::Write;
+use prometheus::proto::{self, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::Encoder;
 
-/// Every metric family the exporter can emit, in output order.
+/// Every metric family the exporter emits, in output order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]
 pub enum Fam {
+    BuildInfo,
+    ReloadSuccessful,
+    ReloadSuccessTime,
+    ReloadsTotal,
     Up,
+    CollectorSuccess,
     LastScrape,
     ApiVersion,
     DiskBytes,
@@ -33,62 +46,69 @@ pub enum Fam {
 
 pub const FAMILY_COUNT: usize = Fam::ApiRequestDuration as usize + 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Gauge,
-    Counter,
-    Histogram,
-}
-
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Gauge => "gauge",
-            Kind::Counter => "counter",
-            Kind::Histogram => "histogram",
-        }
-    }
-}
-
 /// Name and type of each family, indexed by [`Fam`].
-const DEFS: [(&str, Kind); FAMILY_COUNT] = [
-    ("nbu_up", Kind::Gauge),
-    ("nbu_last_scrape_timestamp_seconds", Kind::Gauge),
-    ("nbu_api_version", Kind::Gauge),
-    ("nbu_disk_bytes", Kind::Gauge),
-    ("nbu_disk_capacity_bytes", Kind::Gauge),
-    ("nbu_storage_info", Kind::Gauge),
-    ("nbu_storage_max_concurrent_jobs", Kind::Gauge),
-    ("nbu_storage_max_fragment_size_bytes", Kind::Gauge),
-    ("nbu_jobs_count", Kind::Gauge),
-    ("nbu_jobs_bytes", Kind::Gauge),
-    ("nbu_status_count", Kind::Gauge),
-    ("nbu_jobs_files_count", Kind::Gauge),
-    ("nbu_jobs_state_count", Kind::Gauge),
-    ("nbu_jobs_queued_count", Kind::Gauge),
-    ("nbu_jobs_dedup_ratio", Kind::Gauge),
-    ("nbu_job_duration_seconds", Kind::Histogram),
-    ("nbu_jobs_finished_total", Kind::Counter),
-    ("nbu_jobs_transferred_bytes_total", Kind::Counter),
-    ("nbu_exporter_jobs_in_store", Kind::Gauge),
-    ("nbu_exporter_collection_duration_seconds", Kind::Histogram),
-    ("nbu_exporter_collection_errors_total", Kind::Counter),
-    ("nbu_exporter_api_requests_total", Kind::Counter),
-    ("nbu_exporter_api_request_duration_seconds", Kind::Histogram),
+const DEFS: [(&str, MetricType); FAMILY_COUNT] = [
+    ("nbu_exporter_build_info", MetricType::GAUGE),
+    ("nbu_exporter_config_last_reload_successful", MetricType::GAUGE),
+    ("nbu_exporter_config_last_reload_success_timestamp_seconds", MetricType::GAUGE),
+    ("nbu_exporter_config_reloads_total", MetricType::COUNTER),
+    ("nbu_up", MetricType::GAUGE),
+    ("nbu_scrape_collector_success", MetricType::GAUGE),
+    ("nbu_last_scrape_timestamp_seconds", MetricType::GAUGE),
+    ("nbu_api_version", MetricType::GAUGE),
+    ("nbu_disk_bytes", MetricType::GAUGE),
+    ("nbu_disk_capacity_bytes", MetricType::GAUGE),
+    ("nbu_storage_info", MetricType::GAUGE),
+    ("nbu_storage_max_concurrent_jobs", MetricType::GAUGE),
+    ("nbu_storage_max_fragment_size_bytes", MetricType::GAUGE),
+    ("nbu_jobs_count", MetricType::GAUGE),
+    ("nbu_jobs_bytes", MetricType::GAUGE),
+    ("nbu_status_count", MetricType::GAUGE),
+    ("nbu_jobs_files_count", MetricType::GAUGE),
+    ("nbu_jobs_state_count", MetricType::GAUGE),
+    ("nbu_jobs_queued_count", MetricType::GAUGE),
+    ("nbu_jobs_dedup_ratio", MetricType::GAUGE),
+    ("nbu_job_duration_seconds", MetricType::HISTOGRAM),
+    ("nbu_jobs_finished_total", MetricType::COUNTER),
+    ("nbu_jobs_transferred_bytes_total", MetricType::COUNTER),
+    ("nbu_exporter_jobs_in_store", MetricType::GAUGE),
+    ("nbu_exporter_collection_duration_seconds", MetricType::HISTOGRAM),
+    ("nbu_exporter_collection_errors_total", MetricType::COUNTER),
+    ("nbu_exporter_api_requests_total", MetricType::COUNTER),
+    ("nbu_exporter_api_request_duration_seconds", MetricType::HISTOGRAM),
 ];
 
-/// The HELP/TYPE header of every family; HELP of cached families names the TTL.
+/// The settings HELP texts mention, so every cached value says over which window or TTL it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelpContext {
+    pub cache_ttl: String,
+    pub job_window: String,
+    /// How long without an answer from NetBackup before `nbu_up` turns 0.
+    pub up_window: String,
+}
+
+/// HELP texts of every family and the HELP/TYPE lines of each family encoded without samples.
 #[derive(Debug, Clone)]
 pub struct Families {
-    headers: Vec<String>,
+    help: Vec<String>,
+    empty: Vec<Vec<u8>>,
 }
 
 impl Families {
-    pub fn new(cache_ttl: &str, job_window: &str) -> Self {
-        let cached = format!("(cached: {cache_ttl} TTL)");
-        let window = format!("(jobs that finished in the last {job_window})");
+    pub fn new(ctx: &HelpContext) -> Self {
+        let cached = format!("(cached: {} TTL)", ctx.cache_ttl);
+        let window = format!("(jobs that finished in the last {})", ctx.job_window);
         let help: [String; FAMILY_COUNT] = [
-            "1 if the last collection of at least one source from the NetBackup site succeeded, else 0".into(),
+            "Build information of nbu_exporter (value always 1)".into(),
+            "1 if the last configuration reload succeeded (or none happened yet), else 0".into(),
+            "Unix time of the last successful configuration load".into(),
+            "Configuration reloads by trigger (signal, file, http) and result".into(),
+            format!(
+                "1 while the NetBackup site answers, else 0: turns 0 when a collection cannot reach the server or is \
+                 refused its credentials, or when no request was answered for {}",
+                ctx.up_window
+            ),
+            "1 if the latest collection of this source succeeded, 0 if it failed or is overdue".into(),
             "Unix time of the last successful collection per source; kept when later collections fail".into(),
             "The NetBackup API version in use (value always 1)".into(),
             format!("Storage unit free and used bytes {cached}"),
@@ -100,132 +120,149 @@ impl Families {
             format!("Bytes transferred by finished jobs {window}"),
             format!("Finished jobs per exit status {window}"),
             format!("Files processed by finished jobs {window}"),
-            "Jobs per state: unfinished jobs plus jobs that finished within the window".into(),
+            format!("Jobs per state: unfinished jobs, and finished jobs {window}"),
             "Queued jobs per NetBackup queue reason code".into(),
             format!("Mean deduplication ratio in percent of finished jobs that report one {window}"),
-            format!("Duration of finished jobs {window}"),
-            "Jobs seen reaching DONE since the exporter started, each counted once".into(),
-            "Bytes transferred by jobs seen reaching DONE since the exporter started, each counted once".into(),
+            "Durations of jobs that reached DONE with an endTime at or after the exporter's start, each observed once \
+             (cumulative since the start)"
+                .into(),
+            "Jobs that reached DONE with an endTime at or after the exporter's start, each counted once (jobs \
+             finished before the start are the baseline)"
+                .into(),
+            "Bytes transferred by jobs that reached DONE with an endTime at or after the exporter's start, each \
+             counted once"
+                .into(),
             "Jobs held in the exporter's in-memory job store".into(),
             "Time one collection of a source took, retries included".into(),
-            "Failed collections by kind: transport, unauthorized, version, http, decode".into(),
+            "Failed collections by kind: transport, timeout, unauthorized, forbidden, version, http, decode".into(),
             "Requests sent to NetBackup by endpoint and HTTP status (error: no answer)".into(),
             "Latency of requests to NetBackup by endpoint, body included".into(),
         ];
-        let headers = DEFS
-            .iter()
-            .zip(help.iter())
-            .map(|((name, kind), help)| {
-                format!("# HELP {name} {}\n# TYPE {name} {}\n", escape_help(help), kind.as_str())
-            })
-            .collect();
-        Families { headers }
+        let empty = (0..FAMILY_COUNT).map(|i| header_only(i, &help[i])).collect();
+        Families { help: help.to_vec(), empty }
     }
 
     pub fn name(fam: Fam) -> &'static str {
         DEFS[fam as usize].0
     }
 
-    /// Writes every family that has samples: HELP/TYPE once, then each site's lines.
-    pub fn render(&self, sites: &[&Samples], out: &mut Vec<u8>) {
-        for (i, header) in self.headers.iter().enumerate() {
-            if sites.iter().all(|s| s.bufs[i].is_empty()) {
+    /// Encodes every family, each once with the samples of all `parts` in order, then the ready-made `extra`
+    /// families (process metrics).
+    pub fn encode(&self, parts: &[&Samples], extra: &[MetricFamily], out: &mut Vec<u8>) {
+        let encoder = prometheus::TextEncoder::new();
+        for (i, (name, kind)) in DEFS.iter().enumerate() {
+            let metrics: Vec<Metric> = parts.iter().flat_map(|p| p.metrics[i].iter().cloned()).collect();
+            if metrics.is_empty() {
+                out.extend_from_slice(&self.empty[i]);
                 continue;
             }
-            out.extend_from_slice(header.as_bytes());
-            for s in sites {
-                out.extend_from_slice(s.bufs[i].as_bytes());
+            let family = family(name, &self.help[i], *kind, metrics);
+            if let Err(e) = encoder.encode(&[family], out) {
+                log::error!("cannot encode {name}: {e}");
+            }
+        }
+        for family in extra.iter().filter(|f| !f.get_metric().is_empty()) {
+            if let Err(e) = encoder.encode(std::slice::from_ref(family), out) {
+                log::error!("cannot encode {}: {e}", family.name());
             }
         }
     }
 }
 
-fn escape_help(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('\n', "\\n")
+fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
+    let mut f = MetricFamily::default();
+    f.set_name(name.to_string());
+    f.set_help(help.to_string());
+    f.set_field_type(kind);
+    f.set_metric(metrics);
+    f
 }
 
-fn escape_label(out: &mut String, v: &str) {
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
+/// The crate's HELP/TYPE lines of family `i`: its encoding with one placeholder sample, samples dropped.
+fn header_only(i: usize, help: &str) -> Vec<u8> {
+    let (name, kind) = DEFS[i];
+    let mut text = Vec::new();
+    let _ = prometheus::TextEncoder::new().encode(&[family(name, help, kind, vec![Metric::default()])], &mut text);
+    let lines: Vec<&[u8]> = text.split_inclusive(|b| *b == b'\n').take_while(|l| l.starts_with(b"# ")).collect();
+    lines.concat()
 }
 
-/// Formats a sample value per the exposition format (`+Inf`, `-Inf`, `NaN`).
-pub fn format_value(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str("NaN");
-    } else if v.is_infinite() {
-        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
-    } else {
-        let _ = write!(out, "{v}");
-    }
+fn labels(pairs: &[(&str, &str)], extra: Option<(&str, &str)>) -> Vec<LabelPair> {
+    pairs
+        .iter()
+        .copied()
+        .chain(extra)
+        .map(|(k, v)| {
+            let mut l = LabelPair::default();
+            l.set_name(k.to_string());
+            l.set_value(v.to_string());
+            l
+        })
+        .collect()
 }
 
-/// Sample lines of one site, bucketed by family so sites can be merged under one HELP/TYPE.
+/// Samples of one part (a site, a source, the exporter itself), bucketed by family so parts merge under one
+/// HELP/TYPE.
 #[derive(Debug, Clone)]
 pub struct Samples {
-    bufs: Vec<String>,
+    metrics: Vec<Vec<Metric>>,
 }
 
 impl Default for Samples {
     fn default() -> Self {
-        Samples { bufs: vec![String::new(); FAMILY_COUNT] }
+        Samples { metrics: vec![Vec::new(); FAMILY_COUNT] }
     }
 }
 
 impl Samples {
-    fn line(&mut self, fam: Fam, suffix: &str, labels: &[(&str, &str)], extra: Option<(&str, &str)>, v: f64) {
-        let buf = &mut self.bufs[fam as usize];
-        buf.push_str(Families::name(fam));
-        buf.push_str(suffix);
-        let mut first = true;
-        for (k, val) in labels.iter().copied().chain(extra) {
-            buf.push(if first { '{' } else { ',' });
-            first = false;
-            buf.push_str(k);
-            buf.push_str("=\"");
-            escape_label(buf, val);
-            buf.push('"');
+    /// A gauge or counter sample (the family's type decides which).
+    pub fn sample(&mut self, fam: Fam, pairs: &[(&str, &str)], v: f64) {
+        let mut m = Metric::from_label(labels(pairs, None));
+        match DEFS[fam as usize].1 {
+            MetricType::COUNTER => {
+                let mut c = proto::Counter::default();
+                c.set_value(v);
+                m.set_counter(c);
+            }
+            _ => {
+                let mut g = proto::Gauge::default();
+                g.set_value(v);
+                m.set_gauge(g);
+            }
         }
-        if !first {
-            buf.push('}');
-        }
-        buf.push(' ');
-        format_value(buf, v);
-        buf.push('\n');
+        self.metrics[fam as usize].push(m);
     }
 
-    /// A gauge or counter sample.
-    pub fn sample(&mut self, fam: Fam, labels: &[(&str, &str)], v: f64) {
-        self.line(fam, "", labels, None, v);
-    }
-
-    /// A histogram: `bounds` are the upper bounds, `counts` the per-bucket (non-cumulative) counts.
-    pub fn histogram(&mut self, fam: Fam, labels: &[(&str, &str)], h: &Histogram) {
+    /// A histogram sample from an accumulator.
+    pub fn histogram(&mut self, fam: Fam, pairs: &[(&str, &str)], h: &Histogram) {
+        let mut m = Metric::from_label(labels(pairs, None));
+        let mut ph = proto::Histogram::default();
         let mut cum = 0u64;
-        let mut le = String::new();
-        for (b, c) in h.bounds.iter().zip(&h.counts) {
-            cum += c;
-            le.clear();
-            format_value(&mut le, *b);
-            self.line(fam, "_bucket", labels, Some(("le", &le)), cum as f64);
-        }
-        self.line(fam, "_bucket", labels, Some(("le", "+Inf")), h.count as f64);
-        self.line(fam, "_sum", labels, None, h.sum);
-        self.line(fam, "_count", labels, None, h.count as f64);
+        let buckets = h
+            .bounds
+            .iter()
+            .zip(&h.counts)
+            .map(|(b, c)| {
+                cum += c;
+                let mut bucket = proto::Bucket::default();
+                bucket.set_upper_bound(*b);
+                bucket.set_cumulative_count(cum);
+                bucket
+            })
+            .collect();
+        ph.set_bucket(buckets);
+        ph.set_sample_count(h.count);
+        ph.set_sample_sum(h.sum);
+        m.set_histogram(ph);
+        self.metrics[fam as usize].push(m);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.bufs.iter().all(String::is_empty)
+        self.metrics.iter().all(Vec::is_empty)
     }
 }
 
-/// A histogram accumulator with fixed bucket bounds.
+/// A cumulative histogram accumulator with fixed bucket bounds.
 #[derive(Debug, Clone)]
 pub struct Histogram {
     bounds: &'static [f64],
@@ -238,6 +275,7 @@ impl Histogram {
     pub fn new(bounds: &'static [f64]) -> Self {
         Histogram { bounds, counts: vec![0; bounds.len()], sum: 0.0, count: 0 }
     }
+
     pub fn observe(&mut self, v: f64) {
         if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
             self.counts[i] += 1;
@@ -251,26 +289,38 @@ impl Histogram {
 mod tests {
     use super::*;
 
+    fn ctx() -> HelpContext {
+        HelpContext { cache_ttl: "5m".into(), job_window: "1h".into(), up_window: "1m10s".into() }
+    }
+
     #[test]
-    fn merges_sites_under_one_header_and_escapes() {
-        let fams = Families::new("5m", "1h");
+    fn merges_parts_under_one_header_escapes_and_keeps_empty_families() {
+        let fams = Families::new(&ctx());
         let mut a = Samples::default();
         a.sample(Fam::Up, &[("site", "a")], 1.0);
         let mut b = Samples::default();
         b.sample(Fam::Up, &[("site", "b\"\\\n")], 0.0);
+        b.sample(Fam::ApiRequests, &[("site", "b"), ("endpoint", "/ping"), ("code", "error")], 0.0);
         let mut h = Histogram::new(&[1.0, 10.0]);
         h.observe(0.5);
         h.observe(5.0);
         h.observe(50.0);
         b.histogram(Fam::JobDuration, &[("site", "b")], &h);
         let mut out = Vec::new();
-        fams.render(&[&a, &b], &mut out);
+        fams.encode(&[&a, &b], &[], &mut out);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.matches("# TYPE nbu_up gauge").count(), 1);
         assert!(text.contains("nbu_up{site=\"a\"} 1\nnbu_up{site=\"b\\\"\\\\\\n\"} 0\n"), "{text}");
-        assert!(text.contains("nbu_job_duration_seconds_bucket{site=\"b\",le=\"10\"} 2\n"));
+        assert!(text.contains("# TYPE nbu_exporter_api_requests_total counter\n"));
+        assert!(text.contains("nbu_exporter_api_requests_total{site=\"b\",endpoint=\"/ping\",code=\"error\"} 0\n"));
+        assert!(text.contains("nbu_job_duration_seconds_bucket{site=\"b\",le=\"10\"} 2\n"), "{text}");
         assert!(text.contains("nbu_job_duration_seconds_bucket{site=\"b\",le=\"+Inf\"} 3\n"));
         assert!(text.contains("nbu_job_duration_seconds_sum{site=\"b\"} 55.5\n"));
-        assert!(!text.contains("nbu_disk_bytes"));
+        assert!(text.contains("nbu_job_duration_seconds_count{site=\"b\"} 3\n"));
+        // A family without samples: HELP and TYPE only.
+        let disk = text.split("# HELP nbu_disk_bytes ").nth(1).expect("nbu_disk_bytes HELP");
+        let next: Vec<&str> = disk.lines().take(3).collect();
+        assert!(next[1] == "# TYPE nbu_disk_bytes gauge" && next[2].starts_with("# HELP "), "{next:?}");
+        assert!(!text.contains("nbu_disk_bytes{"));
     }
 }

@@ -1,10 +1,11 @@
 //! nbu_exporter: a Prometheus exporter for Veritas/Cohesity NetBackup.
 //!
 //! Data path: [`config`] → [`netbackup`] client → [`collector`]s → [`snapshot`] → [`exposition`] → [`http`];
-//! [`poller`] drives collection per site; beside them [`reload`] (with [`watch`] and the signal thread in [`app`])
+//! [`poller`] runs every source of every site on its own thread and schedule; beside them [`reload`] (with [`watch`] and the signal thread in [`app`])
 //! applies configuration changes, [`health`] probes NetBackup on demand and [`notify`] talks to systemd.
 
 pub mod app;
+pub mod build_info;
 pub mod cli;
 pub mod collector;
 pub mod config;

@@ -3,7 +3,7 @@
 
 use crate::collector::Timings;
 use crate::config::{self, duration, Config};
-use crate::exposition::Families;
+use crate::exposition::{Families, HelpContext};
 use crate::poller::{self, PollerHandle};
 use crate::snapshot::Store;
 use crate::web_config::WebSecurity;
@@ -41,8 +41,17 @@ pub struct Overrides {
     pub listen: String,
 }
 
+/// The settings the HELP texts of `c` name.
+fn help_context(c: &Config) -> HelpContext {
+    HelpContext {
+        cache_ttl: duration::format(c.server.cache_ttl),
+        job_window: duration::format(c.server.job_window()),
+        up_window: duration::format(poller::up_window_of(c)),
+    }
+}
+
 pub fn families_for(c: &Config) -> Families {
-    Families::new(&duration::format(c.server.cache_ttl), &duration::format(c.server.job_window()))
+    Families::new(&help_context(c))
 }
 
 fn unix_now() -> f64 {
@@ -203,8 +212,10 @@ impl Reloader {
             changes.push(format!("log level {}", new.server.log_level));
         }
         let timings = Timings::of(&new.server);
-        if timings != Timings::of(&old.server) {
+        if help_context(&new) != help_context(&old) {
             self.store.set_families(families_for(&new));
+        }
+        if timings != Timings::of(&old.server) {
             changes.push("intervals".to_string());
         }
         let collectors = (new.jobs_enabled, new.storage_enabled);
@@ -237,7 +248,7 @@ impl Reloader {
                         true
                     } else {
                         if h.site != *site || timings != Timings::of(&old.server) {
-                            h.control.update(site.clone(), timings);
+                            h.update(site.clone(), timings);
                             if h.site != *site {
                                 changes.push(format!("site {} settings", site.site));
                             }
@@ -272,18 +283,18 @@ impl Reloader {
 
     /// Stops a poller without waiting for it: an in-flight NetBackup request ends at its timeout.
     fn retire(&self, h: PollerHandle) {
-        h.control.stop();
+        h.stop();
         let mut retired = self.retired.lock();
         retired.retain(|t| !t.is_finished());
-        retired.push(h.thread);
+        retired.extend(h.threads);
     }
 
     /// Stops every poller and waits up to `grace` for them; returns how many were still busy.
     pub fn shutdown(&self, grace: Duration) -> usize {
         let mut threads: Vec<JoinHandle<()>> = std::mem::take(&mut *self.retired.lock());
         for (_, h) in std::mem::take(&mut *self.pollers.lock()) {
-            h.control.stop();
-            threads.push(h.thread);
+            h.stop();
+            threads.extend(h.threads);
         }
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline && !threads.iter().all(JoinHandle::is_finished) {

@@ -1,8 +1,10 @@
 //! The published snapshot: exposition bytes rendered once per collection plus each site's state, swapped under a lock.
 
 use crate::config::ApiVersion;
-use crate::exposition::{format_value, Families, Samples};
+use crate::exposition::{Fam, Families, Samples};
+use crate::process::ProcessMetrics;
 use parking_lot::{Mutex, RwLock};
+use prometheus::proto::MetricFamily;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -54,17 +56,22 @@ pub struct ReloadStatus {
     pub totals: BTreeMap<(String, String), u64>,
 }
 
+/// The `trigger` and `result` labels of `nbu_exporter_config_reloads_total`, all exported from the start.
+const TRIGGERS: [&str; 3] = ["signal", "file", "http"];
+const RESULTS: [&str; 2] = ["success", "failure"];
+
 struct Part {
     /// Which poller owns this site now; publishes from a retired poller are ignored.
     owner: u64,
-    samples: Arc<Samples>,
+    /// The site's series: its own, then each source's.
+    samples: Vec<Arc<Samples>>,
     state: SiteState,
 }
 
 struct Inner {
     families: Families,
-    /// The `process_*` metrics, refreshed by a ticker (see `app`).
-    process: String,
+    /// The `process_*` families, refreshed by a ticker (see `app`).
+    process: Vec<MetricFamily>,
     parts: BTreeMap<String, Part>,
     reload: ReloadStatus,
 }
@@ -74,40 +81,40 @@ pub struct Store {
     inner: Mutex<Inner>,
     current: RwLock<Arc<Snapshot>>,
     gzip_seen: AtomicBool,
+    process: ProcessMetrics,
 }
 
-fn build_info() -> String {
-    format!(
-        "# HELP nbu_exporter_build_info Build information of nbu_exporter (value always 1)\n\
-         # TYPE nbu_exporter_build_info gauge\n\
-         nbu_exporter_build_info{{version=\"{}\",revision=\"{}\"}} 1\n",
-        env!("CARGO_PKG_VERSION"),
-        option_env!("NBU_EXPORTER_REVISION").unwrap_or("unknown")
-    )
-}
-
-fn render_reload(r: &ReloadStatus, out: &mut String) {
-    out.push_str("# HELP nbu_exporter_config_last_reload_successful 1 if the last configuration reload succeeded\n");
-    out.push_str("# TYPE nbu_exporter_config_last_reload_successful gauge\n");
-    out.push_str(&format!("nbu_exporter_config_last_reload_successful {}\n", u8::from(r.last_successful)));
-    out.push_str("# HELP nbu_exporter_config_last_reload_success_timestamp_seconds Unix time of the last successful configuration load\n");
-    out.push_str("# TYPE nbu_exporter_config_last_reload_success_timestamp_seconds gauge\n");
-    out.push_str("nbu_exporter_config_last_reload_success_timestamp_seconds ");
-    format_value(out, r.last_success_time.floor());
-    out.push('\n');
-    out.push_str(
-        "# HELP nbu_exporter_config_reloads_total Configuration reloads by trigger (signal, file, http) and result\n",
+/// The exporter's own series: build information and reload outcomes.
+fn exporter_samples(r: &ReloadStatus) -> Samples {
+    use crate::build_info as b;
+    let mut out = Samples::default();
+    out.sample(
+        Fam::BuildInfo,
+        &[
+            ("version", b::VERSION),
+            ("revision", b::REVISION),
+            ("branch", b::BRANCH),
+            ("rustc", b::RUSTC),
+            ("build_date", b::BUILD_DATE),
+        ],
+        1.0,
     );
-    out.push_str("# TYPE nbu_exporter_config_reloads_total counter\n");
-    for ((trigger, result), n) in &r.totals {
-        out.push_str(&format!("nbu_exporter_config_reloads_total{{trigger=\"{trigger}\",result=\"{result}\"}} {n}\n"));
+    out.sample(Fam::ReloadSuccessful, &[], if r.last_successful { 1.0 } else { 0.0 });
+    out.sample(Fam::ReloadSuccessTime, &[], r.last_success_time.floor());
+    for trigger in TRIGGERS {
+        for result in RESULTS {
+            let n = r.totals.get(&(trigger.to_string(), result.to_string())).copied().unwrap_or(0);
+            out.sample(Fam::ReloadsTotal, &[("trigger", trigger), ("result", result)], n as f64);
+        }
     }
+    out
 }
 
 impl Store {
     pub fn new(families: Families, reload: ReloadStatus) -> Self {
+        let process = ProcessMetrics::default();
         let store = Store {
-            inner: Mutex::new(Inner { families, process: crate::process::render(), parts: BTreeMap::new(), reload }),
+            inner: Mutex::new(Inner { families, process: process.collect(), parts: BTreeMap::new(), reload }),
             current: RwLock::new(Arc::new(Snapshot {
                 body: Arc::from(&b""[..]),
                 gzip: OnceLock::new(),
@@ -115,6 +122,7 @@ impl Store {
                 ready: false,
             })),
             gzip_seen: AtomicBool::new(false),
+            process,
         };
         store.rebuild(&store.inner.lock());
         store
@@ -124,7 +132,7 @@ impl Store {
     pub fn add_site(&self, owner: u64, name: &str, url: &str) {
         let mut inner = self.inner.lock();
         let state = SiteState { name: name.to_string(), url: url.to_string(), ..Default::default() };
-        inner.parts.insert(name.to_string(), Part { owner, samples: Arc::new(Samples::default()), state });
+        inner.parts.insert(name.to_string(), Part { owner, samples: Vec::new(), state });
         self.rebuild(&inner);
     }
 
@@ -136,11 +144,11 @@ impl Store {
     }
 
     /// Replaces one site's samples and state and publishes a new snapshot, if `owner` still owns the site.
-    pub fn publish(&self, owner: u64, samples: Samples, state: SiteState) {
+    pub fn publish(&self, owner: u64, samples: Vec<Arc<Samples>>, state: SiteState) {
         let mut inner = self.inner.lock();
         match inner.parts.get_mut(&state.name) {
             Some(part) if part.owner == owner => {
-                part.samples = Arc::new(samples);
+                part.samples = samples;
                 part.state = state;
             }
             _ => return,
@@ -156,9 +164,9 @@ impl Store {
 
     /// Refreshes the `process_*` metrics.
     pub fn refresh_process(&self) {
-        let text = crate::process::render();
+        let families = self.process.collect();
         let mut inner = self.inner.lock();
-        inner.process = text;
+        inner.process = families;
         self.rebuild(&inner);
     }
 
@@ -169,13 +177,11 @@ impl Store {
     }
 
     fn rebuild(&self, inner: &Inner) {
-        let samples: Vec<&Samples> = inner.parts.values().map(|p| p.samples.as_ref()).collect();
-        let mut head = build_info();
-        render_reload(&inner.reload, &mut head);
-        head.push_str(&inner.process);
-        let mut body = Vec::with_capacity(head.len() + 4096);
-        body.extend_from_slice(head.as_bytes());
-        inner.families.render(&samples, &mut body);
+        let own = exporter_samples(&inner.reload);
+        let mut parts: Vec<&Samples> = vec![&own];
+        parts.extend(inner.parts.values().flat_map(|p| p.samples.iter().map(Arc::as_ref)));
+        let mut body = Vec::with_capacity(self.current.read().body.len() + 4096);
+        inner.families.encode(&parts, &inner.process, &mut body);
         let sites: Vec<SiteState> = inner.parts.values().map(|p| p.state.clone()).collect();
         let ready = sites.iter().all(|s| s.first_cycle_done);
         let snapshot = Snapshot { body: Arc::from(body), gzip: OnceLock::new(), sites, ready };

@@ -79,12 +79,79 @@ fn check_config_accepts_the_shipped_file_and_warns_about_typos() {
 #[test]
 fn version_help_and_bad_flags() {
     let out = exporter(&["--version"]);
-    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("nbu_exporter "));
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("nbu_exporter, version "));
     let out = exporter(&["--help"]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("--web.listen-address"));
     let out = exporter(&["--web.listen-adress", ":1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean --web.listen-address"));
+}
+
+/// `git <args>` in the source tree, if it is a checkout of its own (as build.rs decides) and git answers.
+fn git(args: &[&str]) -> Option<String> {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    if !std::path::Path::new(dir).join(".git").exists() {
+        return None;
+    }
+    let out = Command::new("git").args(args).current_dir(dir).stderr(std::process::Stdio::null()).output().ok()?;
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !line.is_empty()).then_some(line)
+}
+
+fn set(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| !v.trim().is_empty())
+}
+
+#[test]
+fn version_names_revision_branch_and_rustc() {
+    let out = exporter(&["--version"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.ends_with('\n'), "{text:?}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+
+    // nbu_exporter, version 0.1.0 (branch: main, revision: <40 hex>)
+    let prefix = format!("nbu_exporter, version {} (branch: ", env!("CARGO_PKG_VERSION"));
+    let (branch, revision) = lines[0]
+        .strip_prefix(prefix.as_str())
+        .and_then(|l| l.strip_suffix(')'))
+        .and_then(|l| l.rsplit_once(", revision: "))
+        .unwrap_or_else(|| panic!("first line: {text}"));
+    assert!(!branch.is_empty(), "{text}");
+    assert!(
+        revision == "unknown" || (revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{text}"
+    );
+
+    let value = |i: usize, label: &str| {
+        let v = lines[i].strip_prefix(label).unwrap_or_else(|| panic!("line {}: {text}", i + 1));
+        assert!(!v.is_empty() && !v.starts_with(' '), "line {}: {text}", i + 1);
+        v
+    };
+    let date = value(1, "  build date:       ");
+    let shape: String = date.chars().map(|c| if c.is_ascii_digit() { 'd' } else { c }).collect();
+    assert_eq!(shape, "dddddddd-dd:dd:dd", "build date: {text}");
+    let rustc = value(2, "  rustc version:    ");
+    assert!(
+        rustc == "unknown"
+            || rustc.split(['.', '-']).take(3).all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())),
+        "rustc version: {text}"
+    );
+    assert_eq!(value(3, "  platform:         "), format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH));
+
+    // The revision (and branch) are the checkout's, unless the build was told otherwise.
+    if set("NBU_EXPORTER_REVISION") {
+        eprintln!("SKIPPED revision comparison: NBU_EXPORTER_REVISION is set");
+    } else if let Some(head) = git(&["rev-parse", "HEAD"]) {
+        assert_eq!(revision, head, "{text}");
+        if !set("NBU_EXPORTER_BRANCH") {
+            let want = git(&["rev-parse", "--abbrev-ref", "HEAD"]).filter(|b| b != "HEAD");
+            assert_eq!(branch, want.as_deref().unwrap_or("unknown"), "{text}");
+        }
+    } else {
+        eprintln!("SKIPPED revision comparison: not a git checkout");
+    }
 }
 
 #[test]

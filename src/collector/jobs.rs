@@ -14,11 +14,21 @@
 //!   skew between exporter and primary does not lose updates (without a `Date` header: the newest `lastUpdateTime`
 //!   seen). The overlap is [`OVERLAP`] (the `Date` header's one-second resolution and commit delays) plus the
 //!   previous poll's duration. A job therefore crosses the API about once per change, not once per poll.
-//! * **Eviction** after every poll: finished jobs whose `endTime` is before the window start leave the store.
+//! * **Eviction** after every poll: finished jobs whose `endTime` is before the window start leave the store, once
+//!   no later incremental poll can return them again: a job stays while its `lastUpdateTime` is newer than the
+//!   watermark minus [`OVERLAP`] and `collectionTimeout` (the longest a poll can last, so the widest overlap). A
+//!   job evicted earlier could come back and be counted twice.
 //!
-//! Counters: when a job is first seen in state `DONE` (and finished inside the window), it is added once to
-//! `nbu_jobs_finished_total` / `nbu_jobs_transferred_bytes_total` and marked `counted`; re-fetching it never counts
-//! it again. Gauges are recomputed from the store at render time.
+//! # Counting (exactly once, from the exporter's start)
+//!
+//! A job is *counted* the first time it is seen in state `DONE`: it is added once to `nbu_jobs_finished_total` /
+//! `nbu_jobs_transferred_bytes_total` and observed once in the `nbu_job_duration_seconds` histogram, if its
+//! `endTime` is at or after the exporter's start (the exporter's clock). Jobs that had already finished when the
+//! exporter started are the baseline: marked counted without adding anything, but their label sets appear at 0 so
+//! a later increment is visible to `increase()`. A `DONE` job without an `endTime` counts unless it was there at
+//! the first load. Counting happens after a whole poll succeeded and was committed, so a poll that fails or is
+//! abandoned half-way can neither lose nor double-count; re-fetching a counted job never counts it again. Window
+//! gauges are computed from the store when the collector renders.
 
 use super::{Collector, Ctx};
 use crate::config::ApiVersion;
@@ -41,6 +51,8 @@ const INCREMENTAL_SINCE: ApiVersion = ApiVersion::new(10, 0);
 const CURSOR_SINCE: ApiVersion = ApiVersion::new(9, 0);
 /// Job duration histogram bounds in seconds: 1 min … 1 day.
 pub const DURATION_BUCKETS: &[f64] = &[60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0];
+/// NetBackup's job states: each reads 0 for every action in the store rather than vanishing when it empties.
+const STATES: [&str; 6] = ["QUEUED", "ACTIVE", "REQUEUED", "DONE", "SUSPENDED", "INCOMPLETE"];
 
 type Sym = u32;
 
@@ -93,15 +105,50 @@ struct Totals {
     bytes: f64,
 }
 
+/// What a counted job adds to, kept for the life of the process.
+#[derive(Default)]
+struct Lifetime {
+    /// (action, policy_type, status) → totals.
+    totals: HashMap<(Sym, Sym, Option<i32>), Totals>,
+    /// (action, policy_type) → durations.
+    durations: HashMap<(Sym, Sym), Histogram>,
+}
+
+impl Lifetime {
+    /// Counts `job` if it is newly `DONE`; `loaded` is false at the first load, `since` the exporter's start.
+    fn count(&mut self, done: Sym, job: &mut Job, before: bool, loaded: bool, since: EpochMs) {
+        job.counted = before;
+        if job.counted || job.state != done {
+            return;
+        }
+        job.counted = true;
+        let t = self.totals.entry((job.action, job.policy_type, job.status)).or_default();
+        let h = self.durations.entry((job.action, job.policy_type)).or_insert_with(|| Histogram::new(DURATION_BUCKETS));
+        let counts = match job.end {
+            Some(e) => e >= since,
+            None => loaded,
+        };
+        if counts {
+            t.jobs += 1;
+            t.bytes += job.kilobytes as f64 * 1024.0;
+            if let Some(s) = job.elapsed {
+                h.observe(f64::from(s));
+            }
+        }
+    }
+}
+
 pub struct JobsCollector {
     interval: Duration,
     window: Duration,
+    /// The exporter's start (epoch ms): jobs that finished earlier are the baseline, not counted.
+    since: EpochMs,
     jobs: HashMap<i64, Job>,
     strings: Interner,
     done: Sym,
     queued: Sym,
-    /// (action, policy_type, status) → lifetime totals.
-    totals: HashMap<(Sym, Sym, Option<i32>), Totals>,
+    states: [Sym; STATES.len()],
+    lifetime: Lifetime,
     watermark: Option<EpochMs>,
     /// The "no jobs at all, probably RBAC" warning is given once.
     warned_empty: bool,
@@ -114,18 +161,21 @@ fn status_label(s: Option<i32>) -> String {
 }
 
 impl JobsCollector {
-    pub fn new(interval: Duration, window: Duration) -> Self {
+    /// A collector polling every `interval`, with gauges over `window`, counting jobs that finish from `since`.
+    pub fn new(interval: Duration, window: Duration, since: EpochMs) -> Self {
         let mut strings = Interner::default();
-        let done = strings.get(Some("DONE"));
-        let queued = strings.get(Some("QUEUED"));
+        let states = STATES.map(|s| strings.get(Some(s)));
+        let (done, queued) = (strings.get(Some("DONE")), strings.get(Some("QUEUED")));
         JobsCollector {
             interval,
             window,
+            since,
             jobs: HashMap::new(),
             strings,
             done,
             queued,
-            totals: HashMap::new(),
+            states,
+            lifetime: Lifetime::default(),
             watermark: None,
             warned_empty: false,
             last_poll: Duration::ZERO,
@@ -137,19 +187,30 @@ impl JobsCollector {
         now - self.window.as_millis() as EpochMs
     }
 
-    fn evict(&mut self, window_start: EpochMs) {
-        let done = self.done;
-        self.jobs.retain(|_, j| !(j.state == done && j.end.is_some_and(|e| e < window_start)));
+    /// True when a finished job has left the window and no later poll can return it again.
+    fn evictable(&self, j: &Job, window_start: EpochMs, refetch_from: Option<EpochMs>) -> bool {
+        j.state == self.done
+            && j.end.is_some_and(|e| e < window_start)
+            && refetch_from.is_none_or(|from| j.updated < from)
     }
 
-    /// Applies one successful poll: a full load replaces the store, an incremental one upserts. Counting happens
-    /// here, after the whole poll succeeded, so a poll that fails half-way can neither lose nor double-count.
-    fn apply(&mut self, mut batch: HashMap<i64, Job>, full: bool, now: EpochMs) {
+    /// Applies one successful poll: a full load replaces the store, an incremental one upserts. `refetch_from` is
+    /// the oldest `lastUpdateTime` a later incremental poll may return (`None` without incremental polls).
+    fn apply(&mut self, mut batch: HashMap<i64, Job>, full: bool, now: EpochMs, refetch_from: Option<EpochMs>) {
         let window_start = self.window_start(now);
-        let (done, totals) = (self.done, &mut self.totals);
+        let loaded = self.last_full.is_some();
+        let (done, since) = (self.done, self.since);
         if full {
             for (id, job) in batch.iter_mut() {
-                count(totals, done, job, self.jobs.get(id).is_some_and(|j| j.counted), window_start);
+                let before = self.jobs.get(id).is_some_and(|j| j.counted);
+                self.lifetime.count(done, job, before, loaded, since);
+            }
+            // Counted jobs a later poll may still return stay, so that they are never counted twice.
+            for (id, job) in &self.jobs {
+                let refetchable = refetch_from.is_some_and(|from| job.updated >= from);
+                if job.state == done && job.counted && refetchable && !batch.contains_key(id) {
+                    batch.insert(*id, *job);
+                }
             }
             self.jobs = batch;
         } else {
@@ -158,11 +219,20 @@ impl JobsCollector {
                 if existing.is_some_and(|e| e.updated > job.updated) {
                     continue; // an older copy than the one in the store
                 }
-                count(totals, done, &mut job, existing.is_some_and(|j| j.counted), window_start);
+                let before = existing.is_some_and(|j| j.counted);
+                self.lifetime.count(done, &mut job, before, loaded, since);
                 self.jobs.insert(id, job);
             }
         }
-        self.evict(window_start);
+        let evict: Vec<i64> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| self.evictable(j, window_start, refetch_from))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in evict {
+            self.jobs.remove(&id);
+        }
     }
 
     /// The filters of a full load: unfinished jobs, and finished ones in `slices` equal `endTime` ranges of the
@@ -195,23 +265,6 @@ fn slices(concurrency: usize, window: Duration) -> usize {
         1
     } else {
         ((window.as_secs() / 300) as usize).clamp(2 * concurrency, 64)
-    }
-}
-
-/// Counts a job once, when it is first seen finished (`DONE`) inside the window.
-fn count(
-    totals: &mut HashMap<(Sym, Sym, Option<i32>), Totals>,
-    done: Sym,
-    job: &mut Job,
-    before: bool,
-    start: EpochMs,
-) {
-    job.counted = before;
-    if !job.counted && job.state == done && job.end.is_none_or(|e| e >= start) {
-        job.counted = true;
-        let t = totals.entry((job.action, job.policy_type, job.status)).or_default();
-        t.jobs += 1;
-        t.bytes += job.kilobytes as f64 * 1024.0;
     }
 }
 
@@ -264,6 +317,10 @@ impl Collector for JobsCollector {
         "jobs"
     }
 
+    fn endpoints(&self) -> &'static [&'static str] {
+        &["/admin/jobs"]
+    }
+
     fn interval(&self) -> Duration {
         self.interval
     }
@@ -297,7 +354,7 @@ impl Collector for JobsCollector {
         let (mut items, mut newest_update) = (0usize, None::<EpochMs>);
         let strings = &mut self.strings;
         let list = List { path: "/admin/jobs", version: ctx.version, paging, limit: PAGE_LIMIT };
-        let stats = ctx.client.walk_parallel::<JobAttributes>(list, &queries, ctx.concurrency, &mut |page| {
+        let stats = ctx.client.walk_parallel::<JobAttributes>(list, &queries, ctx.walk(), &mut |page| {
             for a in page.into_iter().filter_map(|it| it.attributes) {
                 items += 1;
                 if let Some((id, job)) = record(strings, &a) {
@@ -318,6 +375,9 @@ impl Collector for JobsCollector {
             queries.len(),
             self.jobs.len()
         );
+        if !ctx.commit() {
+            return Err(ApiError::Timeout { path: "/admin/jobs".into(), detail: "collection abandoned".into() });
+        }
         if full && batch.is_empty() && !self.warned_empty {
             // NetBackup answers 200 with no data, not 401, when the key's role lacks the jobs permission.
             log::warn!(
@@ -327,12 +387,16 @@ impl Collector for JobsCollector {
             );
             self.warned_empty = true;
         }
-        self.apply(batch, full, now_ms());
+        let watermark = stats.server_time.or(newest_update).or(self.watermark).or(Some(started_local));
+        let last_poll = started.elapsed();
+        let widest_overlap = (OVERLAP + ctx.collection_timeout().max(last_poll)).as_millis() as EpochMs;
+        let refetch_from = incremental_api.then(|| watermark.unwrap_or(started_local) - widest_overlap);
+        self.apply(batch, full, now_ms(), refetch_from);
         if full {
             self.last_full = Some(Instant::now());
         }
-        self.watermark = stats.server_time.or(newest_update).or(self.watermark).or(Some(started_local));
-        self.last_poll = started.elapsed();
+        self.watermark = watermark;
+        self.last_poll = last_poll;
         Ok(())
     }
 
@@ -342,15 +406,20 @@ impl Collector for JobsCollector {
         let mut status: HashMap<(Sym, Option<i32>), u64> = HashMap::new();
         let mut files: HashMap<(Sym, Sym), u64> = HashMap::new();
         let mut dedup: HashMap<(Sym, Sym), (f64, u64)> = HashMap::new();
-        let mut duration: HashMap<(Sym, Sym), Histogram> = HashMap::new();
         let mut state: HashMap<(Sym, Sym), u64> = HashMap::new();
         let mut queued: HashMap<(Sym, Option<i32>), u64> = HashMap::new();
         for j in self.jobs.values() {
+            if j.state == self.done && j.end.is_some_and(|e| e < window_start) {
+                continue; // kept only so that it is not counted twice
+            }
+            for s in self.states {
+                state.entry((j.action, s)).or_default();
+            }
             *state.entry((j.action, j.state)).or_default() += 1;
             if j.state == self.queued {
                 *queued.entry((j.action, j.queue_reason)).or_default() += 1;
             }
-            if j.state != self.done || j.end.is_some_and(|e| e < window_start) {
+            if j.state != self.done {
                 continue;
             }
             let c = count.entry((j.action, j.policy_type, j.status)).or_default();
@@ -362,12 +431,6 @@ impl Collector for JobsCollector {
                 let e = dedup.entry((j.action, j.policy_type)).or_default();
                 e.0 += f64::from(d);
                 e.1 += 1;
-            }
-            if let Some(s) = j.elapsed {
-                duration
-                    .entry((j.action, j.policy_type))
-                    .or_insert_with(|| Histogram::new(DURATION_BUCKETS))
-                    .observe(f64::from(s));
             }
         }
         let n = |s: Sym| self.strings.name(s);
@@ -394,10 +457,10 @@ impl Collector for JobsCollector {
         for (&(a, p), &(sum, c)) in sorted(&dedup) {
             out.sample(Fam::JobsDedup, &[("site", site), ("action", n(a)), ("policy_type", n(p))], sum / c as f64);
         }
-        for (&(a, p), h) in sorted(&duration) {
+        for (&(a, p), h) in sorted(&self.lifetime.durations) {
             out.histogram(Fam::JobDuration, &[("site", site), ("action", n(a)), ("policy_type", n(p))], h);
         }
-        for (&(a, p, s), t) in sorted(&self.totals) {
+        for (&(a, p, s), t) in sorted(&self.lifetime.totals) {
             let st = status_label(s);
             let labels = [("site", site), ("action", n(a)), ("policy_type", n(p)), ("status", st.as_str())];
             out.sample(Fam::JobsFinishedTotal, &labels, t.jobs as f64);
@@ -407,7 +470,7 @@ impl Collector for JobsCollector {
     }
 }
 
-/// Map entries in key order, so the exposition is stable from scrape to scrape.
+/// Map entries in a fixed order, so the exposition is stable from scrape to scrape.
 fn sorted<K: Ord, V>(m: &HashMap<K, V>) -> Vec<(&K, &V)> {
     let mut v: Vec<_> = m.iter().collect();
     v.sort_by(|a, b| a.0.cmp(b.0));
@@ -427,7 +490,9 @@ mod tests {
             state: Some(state.into()),
             status,
             kilobytes_transferred: Some(kb),
+            elapsed_time: Some("PT2M".into()),
             end_time: Some(end.map_or("1970-01-01T00:00:00.000Z".into(), format_timestamp)),
+            last_update_time: Some(format_timestamp(end.unwrap_or(0).max(1))),
             ..Default::default()
         }
     }
@@ -441,56 +506,81 @@ mod tests {
                     merge(&mut batch, id, job);
                 }
             }
-            self.apply(batch, full, now);
+            self.apply(batch, full, now, Some(now - 60_000));
+            if full {
+                self.last_full = Some(Instant::now());
+            }
         }
     }
 
     fn render(c: &JobsCollector) -> String {
-        let fams = crate::exposition::Families::new("5m", "1h");
+        let fams = crate::exposition::Families::new(&crate::exposition::HelpContext {
+            cache_ttl: "5m".into(),
+            job_window: "1h".into(),
+            up_window: "1m10s".into(),
+        });
         let mut s = Samples::default();
         c.render("x", &mut s);
         let mut out = Vec::new();
-        fams.render(&[&s], &mut out);
+        fams.encode(&[&s], &[], &mut out);
         String::from_utf8(out).unwrap()
     }
 
+    const LABELS: &str = "site=\"x\",action=\"BACKUP\",policy_type=\"STANDARD\"";
+
     #[test]
-    fn counts_each_finished_job_once_and_never_reads_missing_status_as_zero() {
+    fn counts_each_job_finishing_after_the_start_once_and_never_reads_missing_status_as_zero() {
         let now = now_ms();
-        let mut c = JobsCollector::new(Duration::from_secs(60), Duration::from_secs(3600));
+        let mut c = JobsCollector::new(Duration::from_secs(60), Duration::from_secs(3600), now - 500);
+        // Job 2 finished before the exporter started: the baseline, at 0. Job 1 is running.
         c.apply_attrs(vec![job(1, "ACTIVE", None, None, 10), job(2, "DONE", Some(0), Some(now - 1000), 1)], true, now);
+        let text = render(&c);
+        assert!(text.contains(&format!("nbu_jobs_finished_total{{{LABELS},status=\"0\"}} 0\n")), "{text}");
+        assert!(text.contains(&format!("nbu_job_duration_seconds_count{{{LABELS}}} 0\n")), "{text}");
         for _ in 0..5 {
             c.apply_attrs(vec![job(2, "DONE", Some(0), Some(now - 1000), 1)], false, now);
         }
         c.apply_attrs(vec![job(1, "DONE", Some(1), Some(now), 10)], false, now);
         c.apply_attrs(vec![job(1, "DONE", Some(1), Some(now), 10)], true, now);
         let text = render(&c);
-        assert!(
-            text.contains(
-                "nbu_jobs_finished_total{site=\"x\",action=\"BACKUP\",policy_type=\"STANDARD\",status=\"0\"} 1\n"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "nbu_jobs_finished_total{site=\"x\",action=\"BACKUP\",policy_type=\"STANDARD\",status=\"1\"} 1\n"
-            ),
-            "{text}"
-        );
-        assert!(text.contains("nbu_jobs_transferred_bytes_total{site=\"x\",action=\"BACKUP\",policy_type=\"STANDARD\",status=\"1\"} 10240\n"));
+        assert!(text.contains(&format!("nbu_jobs_finished_total{{{LABELS},status=\"0\"}} 0\n")), "{text}");
+        assert!(text.contains(&format!("nbu_jobs_finished_total{{{LABELS},status=\"1\"}} 1\n")), "{text}");
+        assert!(text.contains(&format!("nbu_jobs_transferred_bytes_total{{{LABELS},status=\"1\"}} 10240\n")));
+        assert!(text.contains(&format!("nbu_job_duration_seconds_bucket{{{LABELS},le=\"300\"}} 1\n")), "{text}");
+        assert!(text.contains(&format!("nbu_job_duration_seconds_sum{{{LABELS}}} 120\n")), "{text}");
         assert!(!text.contains("status=\"unknown\""));
     }
 
     #[test]
-    fn evicts_jobs_that_left_the_window_but_keeps_unfinished_ones() {
+    fn evicts_jobs_that_left_the_window_but_keeps_unfinished_ones_and_empty_states_read_zero() {
         let now = now_ms();
-        let mut c = JobsCollector::new(Duration::from_secs(60), Duration::from_secs(3600));
+        let mut c = JobsCollector::new(Duration::from_secs(60), Duration::from_secs(3600), now - 10_000);
         let old = now - 2 * 3600 * 1000;
         c.apply_attrs(vec![job(1, "DONE", Some(0), Some(old), 1), job(2, "QUEUED", None, None, 0)], false, now);
         let text = render(&c);
         assert!(text.contains("nbu_jobs_state_count{site=\"x\",action=\"BACKUP\",state=\"QUEUED\"} 1\n"), "{text}");
-        assert!(!text.contains("state=\"DONE\""), "{text}");
-        assert!(!text.contains("nbu_jobs_finished_total"), "an old job is not counted: {text}");
+        assert!(text.contains("nbu_jobs_state_count{site=\"x\",action=\"BACKUP\",state=\"DONE\"} 0\n"), "{text}");
+        assert!(text.contains("nbu_jobs_state_count{site=\"x\",action=\"BACKUP\",state=\"ACTIVE\"} 0\n"), "{text}");
+        let old_job = format!("nbu_jobs_finished_total{{{LABELS},status=\"0\"}} 0\n");
+        assert!(text.contains(&old_job), "an old job is not counted, its labels read 0: {text}");
         assert!(text.contains("nbu_jobs_queued_count{site=\"x\",action=\"BACKUP\",reason=\"unknown\"} 1\n"));
+        assert!(text.contains("nbu_exporter_jobs_in_store{site=\"x\"} 1\n"), "{text}");
+    }
+
+    #[test]
+    fn a_job_a_later_poll_may_return_stays_until_it_cannot_and_is_never_counted_twice() {
+        let now = now_ms();
+        let mut c = JobsCollector::new(Duration::from_secs(1), Duration::from_secs(1), now - 100_000);
+        // Ended 5 s ago: outside the 1 s window, but updated after the refetch bound (now − 60 s).
+        let mut a = job(7, "DONE", Some(0), Some(now - 5000), 3);
+        a.last_update_time = Some(format_timestamp(now - 5000));
+        c.apply_attrs(vec![a.clone()], false, now);
+        c.apply_attrs(vec![], true, now); // a full load no longer lists it: kept, it is still refetchable
+        c.apply_attrs(vec![a], false, now);
+        let text = render(&c);
+        assert!(text.contains(&format!("nbu_jobs_finished_total{{{LABELS},status=\"0\"}} 1\n")), "{text}");
+        assert!(!text.contains("nbu_jobs_count{"), "outside the window: no gauge: {text}");
+        c.apply(HashMap::new(), false, now, Some(now - 1000));
+        assert!(c.jobs.is_empty(), "evicted once no poll can return it");
     }
 }

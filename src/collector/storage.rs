@@ -38,6 +38,10 @@ impl Collector for StorageCollector {
         "storage"
     }
 
+    fn endpoints(&self) -> &'static [&'static str] {
+        &["/storage/storage-units"]
+    }
+
     fn interval(&self) -> Duration {
         self.ttl
     }
@@ -50,7 +54,7 @@ impl Collector for StorageCollector {
         let mut units = Vec::new();
         let list =
             List { path: "/storage/storage-units", version: ctx.version, paging: Paging::Offset, limit: PAGE_LIMIT };
-        ctx.client.walk_parallel::<StorageUnitAttributes>(list, &[vec![]], ctx.concurrency, &mut |items| {
+        ctx.client.walk_parallel::<StorageUnitAttributes>(list, &[vec![]], ctx.walk(), &mut |items| {
             units.extend(items.into_iter().filter_map(|it| {
                 let mut a = it.attributes?;
                 a.name = a.name.or(it.id);
@@ -59,6 +63,9 @@ impl Collector for StorageCollector {
         })?;
         units.sort_by(|a, b| a.name.cmp(&b.name));
         units.dedup_by(|a, b| a.name == b.name);
+        if !ctx.commit() {
+            return Err(ApiError::Timeout { path: list.path.into(), detail: "collection abandoned".into() });
+        }
         self.units = units;
         Ok(())
     }

@@ -88,8 +88,13 @@ pub struct Sim {
 
 impl Sim {
     pub fn start(release: &str, extra: &[&str]) -> Sim {
+        Self::start_at("127.0.0.1:0", release, extra)
+    }
+
+    /// A simulator on a given address (e.g. the port of one that was stopped: NetBackup's web service restarting).
+    pub fn start_at(listen: &str, release: &str, extra: &[&str]) -> Sim {
         let mut cmd = Command::new(sim_bin());
-        cmd.args(["--listen", "127.0.0.1:0", "--release", release, "--api-key", "test-key"]);
+        cmd.args(["--listen", listen, "--release", release, "--api-key", "test-key"]);
         cmd.args(["--jobs-per-hour", "1200", "--old-jobs", "300", "--future", "120"]);
         cmd.args(extra);
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn nbu-sim");
@@ -240,6 +245,15 @@ impl Exporter {
             }
             (left == 0).then_some(())
         });
+    }
+
+    /// The exporter's start in epoch ms, as it logged it: jobs that finished earlier are not counted.
+    pub fn counting_since(&self) -> i64 {
+        let line = wait_for(Duration::from_secs(10), "the counting-start log line", || {
+            self.logs.lock().unwrap().iter().find(|l| l.contains("counting jobs that finish at or after")).cloned()
+        });
+        let ts = line.split("at or after ").nth(1).and_then(|r| r.split(' ').next()).expect("timestamp");
+        nbu_exporter::netbackup::time::parse_timestamp(ts).unwrap_or_else(|| panic!("bad timestamp in {line:?}"))
     }
 
     /// The config file the exporter was started with (by `start`/`start_with`).
@@ -403,10 +417,19 @@ pub struct Expected {
     pub files: Map,
     pub state: Map,
     pub queued: Map,
+    /// `nbu_jobs_finished_total`: jobs that finished at or after the exporter's start; label sets of jobs that
+    /// finished before it (the baseline) at 0.
+    pub finished: Map,
+    /// `nbu_jobs_transferred_bytes_total`, likewise.
+    pub finished_bytes: Map,
 }
 
-/// What the metrics must say, computed independently from the simulator's raw job list.
-pub fn expected(truth: &Value, window_ms: i64) -> Expected {
+/// The job states every action in the window reports, at 0 when no job is in them.
+pub const STATES: [&str; 6] = ["QUEUED", "ACTIVE", "REQUEUED", "DONE", "SUSPENDED", "INCOMPLETE"];
+
+/// What the metrics must say, computed independently from the simulator's raw job list, for an exporter that
+/// started counting at `since_ms`.
+pub fn expected(truth: &Value, window_ms: i64, since_ms: i64) -> Expected {
     let now = truth["nowMs"].as_i64().unwrap();
     let mut e = Expected::default();
     for j in truth["jobs"].as_array().unwrap() {
@@ -431,8 +454,21 @@ pub fn expected(truth: &Value, window_ms: i64) -> Expected {
             *e.status.entry(key(&[("action", action), ("status", &status)])).or_default() += 1.0;
             *e.files.entry(key(&[("action", action), ("policy_type", ptype)])).or_default() +=
                 j["numberOfFiles"].as_f64().unwrap();
+            let k = key(&[("action", action), ("policy_type", ptype), ("status", &status)]);
+            let (n, b) = (e.finished.entry(k.clone()).or_default(), e.finished_bytes.entry(k).or_default());
+            if end >= since_ms {
+                *n += 1.0;
+                *b += j["kilobytesTransferred"].as_f64().unwrap() * 1024.0;
+            }
         } else {
             assert!(state == "DONE" || j["status"].is_null(), "unfinished jobs have no status: {j}");
+        }
+    }
+    let actions: Vec<String> =
+        e.state.keys().filter_map(|k| k.iter().find(|(n, _)| n == "action").map(|(_, v)| v.clone())).collect();
+    for action in actions {
+        for state in STATES {
+            e.state.entry(key(&[("action", &action), ("state", state)])).or_default();
         }
     }
     e

@@ -3,7 +3,7 @@
 //! Serves `/netbackup/ping`, `/netbackup/security/serverinfo`, `/netbackup/admin/jobs` (cursor or offset paging,
 //! OData filter subset) and `/netbackup/storage/storage-units` the way a real primary of the chosen release does,
 //! with API-key auth and version negotiation. Test hooks under `/_sim/`: `truth` (ground truth), `stats` (request
-//! counts) and `control` (latency, failures, freeze, RBAC, key rotation).
+//! counts) and `control` (latency, failures, hangs, freeze, RBAC, key rotation).
 
 mod odata;
 mod world;
@@ -68,6 +68,8 @@ struct Control {
     retry_after: Option<u64>,
     fail_paths: String,
     hang_ms: u64,
+    /// Hold targeted requests without answering until released (`hold=0`): a hung server that recovers.
+    hold: bool,
     garbage: bool,
     frozen_at: Option<i64>,
     no_rbac: bool,
@@ -306,6 +308,7 @@ impl Sim {
                         "retry_after" => c.retry_after = v.parse().ok(),
                         "fail_paths" => c.fail_paths = v.clone(),
                         "hang_ms" => c.hang_ms = v.parse().unwrap_or(0),
+                        "hold" => c.hold = v == "1",
                         "garbage" => c.garbage = v == "1",
                         "no_rbac" => c.no_rbac = v == "1",
                         "freeze" if v == "1" => c.frozen_at = Some(c.frozen_at.unwrap_or_else(now_ms)),
@@ -407,6 +410,12 @@ impl Sim {
         let targeted = c.fail_paths == "all" || c.fail_paths.split(',').any(|p| p == route);
         if targeted && c.hang_ms > 0 {
             std::thread::sleep(Duration::from_millis(c.hang_ms));
+        }
+        if targeted && c.hold {
+            self.count("held");
+            while self.control.lock().hold {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         if let (Some(status), true) = (c.fail, targeted) {
             if c.fail_count > 0 {

@@ -1,0 +1,317 @@
+//! Blocking NetBackup REST client: media-type versioning, timeouts, proxy and TLS, retries, typed errors.
+//!
+//! Split by concern: [`error`] (typed errors and the retry policy), [`auth`] (API key or login token), [`walk`]
+//! (paging through list endpoints), [`stats`] (request accounting), [`tls`] (trust roots, transport errors).
+
+mod auth;
+pub mod error;
+mod stats;
+mod tls;
+pub mod walk;
+
+pub use error::{ApiError, ERROR_KINDS, RETRIES};
+pub use stats::{ApiStats, REQUEST_BUCKETS};
+pub use walk::{List, Paging, Walk, WalkStats};
+
+use super::models::ErrorEnvelope;
+use super::time::{parse_http_date, EpochMs};
+use crate::config::{ApiVersion, Login, ProxySetting, Scheme, Secret, SiteConfig};
+use error::{backoff, retryable, RETRY_AFTER_CAP};
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::Duration;
+use tls::{describe, trust_roots};
+
+/// API versions tried, newest first, when `/ping` does not name one (the 406 ladder).
+pub const VERSION_LADDER: &[ApiVersion] = &[
+    ApiVersion::new(14, 0),
+    ApiVersion::new(13, 0),
+    ApiVersion::new(12, 0),
+    ApiVersion::new(11, 0),
+    ApiVersion::new(10, 0),
+    ApiVersion::new(9, 0),
+    ApiVersion::new(8, 0),
+    ApiVersion::new(7, 0),
+    ApiVersion::new(6, 0),
+    ApiVersion::new(5, 0),
+    ApiVersion::new(4, 0),
+    ApiVersion::new(3, 0),
+];
+
+/// Percent-encodes a query component per RFC 3986 (brackets, spaces and colons included).
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn query_string(query: &[(&str, String)]) -> String {
+    query.iter().map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v))).collect::<Vec<_>>().join("&")
+}
+
+/// A client for one NetBackup primary server.
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    api_key: Secret,
+    login: Option<Login>,
+    /// The current login token and when to renew it.
+    token: Mutex<Option<(Secret, std::time::Instant)>>,
+    body_limit: u64,
+    stats: Arc<Mutex<ApiStats>>,
+}
+
+impl Client {
+    /// A client recording its requests in `stats` (shared across the clients a reload replaces).
+    pub fn new(site: &SiteConfig, stats: Arc<Mutex<ApiStats>>) -> Result<Client, String> {
+        let proxy = match &site.proxy {
+            ProxySetting::Environment => ureq::Proxy::try_from_env(),
+            ProxySetting::Direct => None,
+            ProxySetting::Url(u) => {
+                Some(ureq::Proxy::new(u).map_err(|e| format!("site {}: proxy {u:?} is not usable: {e}", site.site))?)
+            }
+        };
+        let mut tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .disable_verification(site.insecure_skip_verify && site.scheme == Scheme::Https);
+        if let Some(roots) = trust_roots(site)? {
+            tls = tls.root_certs(roots);
+        }
+        let tls = tls.build();
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(site.connect_timeout))
+            .timeout_global(Some(site.request_timeout))
+            .proxy(proxy)
+            .tls_config(tls)
+            .user_agent(concat!("nbu_exporter/", env!("CARGO_PKG_VERSION")))
+            // Parallel walks keep their connections (the default of 3 idle per host would reconnect one of four).
+            .max_idle_connections_per_host(site.concurrency.max(3))
+            .build();
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            super::resolve::FallbackResolver::default(),
+        );
+        Ok(Client {
+            agent,
+            base: site.base_url(),
+            api_key: site.api_key.clone(),
+            login: site.login.clone(),
+            token: Mutex::new(None),
+            body_limit: site.max_response_bytes,
+            stats,
+        })
+    }
+
+    /// A human description of the proxy in use, without credentials.
+    pub fn proxy_description(&self) -> String {
+        match self.agent.config().proxy() {
+            None => "direct".into(),
+            Some(p) => format!("{}:{}{}", p.host(), p.port(), if p.is_from_env() { " (from environment)" } else { "" }),
+        }
+    }
+
+    /// One HTTP exchange, recorded in the site's [`ApiStats`].
+    fn send(
+        &self,
+        path: &'static str,
+        query: &[(&str, String)],
+        accept: &str,
+        auth: bool,
+    ) -> Result<(u16, http_parts::Parts, Vec<u8>), ApiError> {
+        let once = || {
+            let started = std::time::Instant::now();
+            let result = self.send_inner(path, query, accept, auth);
+            let status = result.as_ref().ok().map(|r| r.0);
+            self.stats.lock().record(path, status, started.elapsed());
+            result
+        };
+        let result = once();
+        if auth && self.login.is_some() && matches!(result, Ok((401, _, _))) {
+            // The token expired or was revoked early: log in again once and repeat the request.
+            *self.token.lock() = None;
+            return once();
+        }
+        result
+    }
+
+    /// Records a request that is not a GET of [`send`] (the login POST).
+    fn record(&self, path: &'static str, status: Option<u16>, took: Duration) {
+        self.stats.lock().record(path, status, took);
+    }
+
+    fn send_inner(
+        &self,
+        path: &'static str,
+        query: &[(&str, String)],
+        accept: &str,
+        auth: bool,
+    ) -> Result<(u16, http_parts::Parts, Vec<u8>), ApiError> {
+        let qs = query_string(query);
+        let url = if qs.is_empty() { format!("{}{path}", self.base) } else { format!("{}{path}?{qs}", self.base) };
+        let mut req = self.agent.get(&url).header("Accept", accept);
+        if auth {
+            let value = self.authorization()?;
+            req = req.header("Authorization", value.expose());
+        }
+        let mut resp = req.call().map_err(|e| transport_error(path, &e))?;
+        let status = resp.status().as_u16();
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let parts = http_parts::Parts {
+            api_version: header("x-netbackup-api-version"),
+            date: header("date").and_then(|d| parse_http_date(&d)),
+            retry_after: header("retry-after")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| Duration::from_secs(s.min(RETRY_AFTER_CAP.as_secs()))),
+        };
+        let body = resp.body_mut().with_config().limit(self.body_limit).read_to_vec().map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(n) => ApiError::Decode {
+                path: path.to_string(),
+                detail: format!("body larger than maxResponseSize ({n} bytes); raise it if the server is trusted"),
+            },
+            e => transport_error(path, &e),
+        })?;
+        Ok((status, parts, body))
+    }
+
+    fn check(
+        path: &str,
+        status: u16,
+        body: &[u8],
+        version: ApiVersion,
+        retry_after: Option<Duration>,
+    ) -> Result<(), ApiError> {
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let env: ErrorEnvelope = serde_json::from_slice(body).unwrap_or_default();
+        let path = path.to_string();
+        Err(match status {
+            401 => {
+                ApiError::Unauthorized { path, message: env.error_message.unwrap_or_else(|| "no error message".into()) }
+            }
+            406 => ApiError::NotAcceptable { path, version },
+            _ => ApiError::Status { path, status, code: env.error_code, message: env.error_message, retry_after },
+        })
+    }
+
+    /// Authenticated GET of a JSON document at the given API version, retried with backoff on transient failures.
+    pub fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        query: &[(&str, String)],
+        version: ApiVersion,
+    ) -> Result<(T, Option<EpochMs>), ApiError> {
+        let mut attempt = 0;
+        loop {
+            match self.get_json_once(path, query, version) {
+                Err(e) if attempt < RETRIES && retryable(&e) => {
+                    let wait = backoff(attempt, &e);
+                    log::debug!("{e}; retrying in {:.1}s", wait.as_secs_f64());
+                    std::thread::sleep(wait);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn get_json_once<T: DeserializeOwned>(
+        &self,
+        path: &'static str,
+        query: &[(&str, String)],
+        version: ApiVersion,
+    ) -> Result<(T, Option<EpochMs>), ApiError> {
+        let accept = format!("application/vnd.netbackup+json;version={version}");
+        let (status, parts, body) = self.send(path, query, &accept, true)?;
+        Self::check(path, status, &body, version, parts.retry_after)?;
+        let value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::Decode { path: path.to_string(), detail: e.to_string() })?;
+        Ok((value, parts.date))
+    }
+
+    /// Unauthenticated `GET /ping`: the server's own API version from `X-NetBackup-API-Version`, if it sends one.
+    pub fn ping(&self) -> Result<Option<ApiVersion>, ApiError> {
+        let (status, parts, body) = self.send("/ping", &[], "text/vnd.netbackup+plain", false)?;
+        if !(200..300).contains(&status) {
+            let env: ErrorEnvelope = serde_json::from_slice(&body).unwrap_or_default();
+            log::debug!(
+                "GET /ping answered HTTP {status} (errorCode {:?}); falling back to the version ladder",
+                env.error_code
+            );
+            return Ok(None);
+        }
+        Ok(parts.api_version.as_deref().and_then(ApiVersion::parse))
+    }
+
+    /// Picks the API version: the server's `/ping` version capped at the newest we support, else the 406 ladder
+    /// on `/admin/jobs`. A 401 stops at once: a bad key would fail every rung.
+    pub fn detect_version(&self) -> Result<ApiVersion, ApiError> {
+        if let Some(server) = self.ping()? {
+            if let Some(v) = VERSION_LADDER.iter().find(|v| **v <= server) {
+                log::debug!("server reports API version {server}; using {v}");
+                return Ok(*v);
+            }
+        }
+        let mut last = None;
+        for &v in VERSION_LADDER {
+            match self.get_json::<serde::de::IgnoredAny>("/admin/jobs", &[("page[limit]", "1".into())], v) {
+                Ok(_) => return Ok(v),
+                Err(e @ ApiError::NotAcceptable { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or(ApiError::Status {
+            path: "/admin/jobs".into(),
+            status: 406,
+            code: None,
+            message: None,
+            retry_after: None,
+        }))
+    }
+}
+
+/// A request that got no (complete) answer: [`ApiError::Timeout`] when a timeout ended it, else `Transport`.
+fn transport_error(path: &str, e: &ureq::Error) -> ApiError {
+    let (path, detail) = (path.to_string(), describe(e));
+    match e {
+        ureq::Error::Timeout(_) => ApiError::Timeout { path, detail },
+        _ => ApiError::Transport { path, detail },
+    }
+}
+
+mod http_parts {
+    /// The response headers the exporter reads.
+    pub struct Parts {
+        pub api_version: Option<String>,
+        pub date: Option<super::EpochMs>,
+        pub retry_after: Option<std::time::Duration>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_is_fully_percent_encoded() {
+        let q = query_string(&[
+            ("page[limit]", "100".into()),
+            ("filter", "lastUpdateTime ge 2026-07-09T09:43:18.000Z".into()),
+            ("page[after]", "1783591866000:812692".into()),
+        ]);
+        assert_eq!(
+            q,
+            "page%5Blimit%5D=100&filter=lastUpdateTime%20ge%202026-07-09T09%3A43%3A18.000Z&page%5Bafter%5D=1783591866000%3A812692"
+        );
+    }
+}
