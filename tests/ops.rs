@@ -145,7 +145,10 @@ fn moving_a_site_to_another_server_flushes_its_series() {
     assert_eq!(status, 200, "{body}");
     let m = wait_for(Duration::from_secs(10), "the new server's data", || {
         let m = exp.scrape();
-        (m.get("nbu_up", &[("site", "dc1")]) == Some(1.0) && !m.all("nbu_storage_info").is_empty()).then_some(m)
+        // Jobs and storage are independent sources: wait for both to have rendered the new server.
+        let both =
+            !m.all("nbu_storage_info").is_empty() && m.get("nbu_exporter_jobs_in_store", &[("site", "dc1")]).is_some();
+        (m.get("nbu_up", &[("site", "dc1")]) == Some(1.0) && both).then_some(m)
     });
     assert_eq!(m.get("nbu_storage_info", &[("name", "stu_extra_0001")]), None, "nothing of the old server survives");
     let truth = new.truth();
