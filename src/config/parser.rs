@@ -91,13 +91,40 @@ pub(super) fn typo_of(map: Option<&serde_yaml::Mapping>, wanted: &str, known: &[
         .unwrap_or_default()
 }
 
+/// A value as error messages quote it: scalars as written, lists and mappings only by their shape. A block is
+/// never dumped: it may hold a secret (an `apiKey` written as a list, a key pasted as a mapping key).
 pub(super) fn show(v: &Value) -> String {
     match v {
         Value::String(s) => format!("{s:?}"),
         Value::Null => "null".into(),
-        other => serde_yaml::to_string(other).map(|s| s.trim().to_string()).unwrap_or_default(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Sequence(l) => match l.len() {
+            1 => "a list of 1 item".into(),
+            n => format!("a list of {n} items"),
+        },
+        Value::Mapping(_) => "a mapping of keys".into(),
+        Value::Tagged(t) => format!("a value tagged {}", t.tag),
     }
 }
+
+/// A value by its shape only (`a text value`, `a list of 2 items`), for places that expected a block: whatever
+/// stands there instead may be a secret written one level too high.
+pub(super) fn shape(v: &Value) -> String {
+    match v {
+        Value::String(_) => "a text value".into(),
+        other => show(other),
+    }
+}
+
+/// Keys whose values are never quoted in a message, whatever their YAML shape.
+pub(super) fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["key", "password", "passwd", "secret", "token", "credential"].iter().any(|w| k.contains(w)) && !k.ends_with("file")
+}
+
+/// Unknown keys longer than this are not echoed: no key of ours is this long, a pasted secret is.
+const LONGEST_SHOWN_KEY: usize = 32;
 
 impl Parser<'_> {
     pub(super) fn err(&mut self, path: &str, msg: impl fmt::Display) {
@@ -122,7 +149,7 @@ impl Parser<'_> {
             other => {
                 self.err(
                     path,
-                    format_args!("expected a mapping of keys, found {}; indent the keys under {path}:", show(other)),
+                    format_args!("expected a mapping of keys, found {}; indent the keys under {path}:", shape(other)),
                 );
                 return None;
             }
@@ -133,6 +160,16 @@ impl Parser<'_> {
                 continue;
             };
             if known.contains(&key) {
+                continue;
+            }
+            if key.chars().count() > LONGEST_SHOWN_KEY {
+                let n = key.chars().count();
+                self.warn(
+                    path,
+                    format_args!(
+                        "ignoring an unknown key of {n} characters (not shown: it may be a secret pasted out of place)"
+                    ),
+                );
                 continue;
             }
             if let Some((_, why)) = ignored.iter().find(|(name, _)| *name == key) {
@@ -164,7 +201,10 @@ impl Parser<'_> {
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
             other => {
-                self.err(&path, format_args!("expected a single value, found {}", show(other)));
+                self.err(
+                    &path,
+                    format_args!("expected a single value, found {}; write {key}: <value> on one line", show(other)),
+                );
                 return None;
             }
         };
@@ -172,6 +212,10 @@ impl Parser<'_> {
             Ok(s) => Some(s),
             Err(name) if raw.contains(&format!("${{{name}}}")) => {
                 self.err(&path, format_args!("environment variable {name} is not set; export {name} (for systemd: Environment= or EnvironmentFile=) or write the value directly"));
+                None
+            }
+            Err(_) if is_secret(key) => {
+                self.err(&path, format_args!("an invalid ${{…}} reference in the value (not shown); write ${{NAME}} for a variable or $$ for a literal $"));
                 None
             }
             Err(msg) => {

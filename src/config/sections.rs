@@ -1,7 +1,7 @@
 //! The config file's sections: the top level, `server:`, each `nbuservers:` entry and `collectors:`, each key
 //! checked and turned into typed settings.
 
-use super::parser::{show, typo_of, Parser};
+use super::parser::{shape, show, typo_of, Parser};
 use super::*;
 use serde_yaml::Value;
 use std::time::Duration;
@@ -39,7 +39,7 @@ impl Parser<'_> {
                 "nbuservers",
                 format_args!(
                     "expected a list of servers, found {}; write each server as a \"- site: …\" item",
-                    show(other)
+                    shape(other)
                 ),
             ),
         }
