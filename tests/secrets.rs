@@ -26,11 +26,7 @@ fn broken(port: u16) -> Vec<(&'static str, String, &'static str)> {
         ),
         ("a server written as a string", format!("nbuservers:\n  - {SECRET}\n"), "nbuservers[0]"),
         ("the server list written as a string", format!("nbuservers: {SECRET}\n"), "nbuservers"),
-        (
-            "the secret as a stray key of the server",
-            format!("{head}    apiKey: k\n    {SECRET}: x\n"),
-            "not shown",
-        ),
+        ("the secret as a stray key of the server", format!("{head}    apiKey: k\n    {SECRET}: x\n"), "not shown"),
     ]
 }
 

@@ -300,6 +300,8 @@ fn username_login_renews_tokens_and_recovers_from_revocation() {
     let stats = sim.stats();
     assert!(stats["login"] >= 2, "{stats:?}");
     assert!(!stats.contains_key("login_failed"));
+    // Renewed ahead of expiry: no request ever went out with an expired token.
+    assert!(!stats.contains_key("unauthorized"), "a token was used past its validity: {stats:?}");
     // A token revoked early: the 401 triggers one new login and the request is repeated.
     sim.control("revoke_tokens=1");
     exp.wait_collections("dc1", "jobs", 2);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 impl Client {
     /// The `Authorization` value: the API key, or a login token (logging in when there is none or it is about to
-    /// expire: renewed at 90 % of its validity).
+    /// expire: see [`renew_after`]).
     pub(super) fn authorization(&self) -> Result<Secret, ApiError> {
         let Some(login) = &self.login else { return Ok(self.api_key.clone()) };
         let mut token = self.token.lock();
@@ -73,9 +73,34 @@ impl Client {
                 });
             }
         };
-        let validity = Duration::from_secs(parsed.validity.unwrap_or(7200).max(10));
+        let validity = Duration::from_secs(parsed.validity.unwrap_or(7200));
         let secret = Secret::new(parsed.token);
-        *token = Some((secret.clone(), std::time::Instant::now() + validity.mul_f64(0.9)));
+        // Counted from when the request left: the server's clock for the token started no later than that.
+        *token = Some((secret.clone(), started + renew_after(validity)));
         Ok(secret)
+    }
+}
+
+/// How long a token is used before it is renewed: until a tenth of its validity is left, or half of it, or a
+/// minute, whichever leaves the most time, so that short-lived tokens (seconds to minutes) are renewed well before
+/// they expire instead of after a 401. A validity of 0 renews at every request.
+pub(super) fn renew_after(validity: Duration) -> Duration {
+    let margin = (validity / 10).max((validity / 2).min(Duration::from_secs(60)));
+    validity.saturating_sub(margin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::renew_after;
+    use std::time::Duration;
+
+    #[test]
+    fn tokens_are_renewed_well_before_they_expire() {
+        let s = Duration::from_secs;
+        assert_eq!(renew_after(s(86_400)), s(77_760)); // 90 %
+        assert_eq!(renew_after(s(600)), s(540)); // a minute left
+        assert_eq!(renew_after(s(60)), s(30)); // half
+        assert_eq!(renew_after(s(2)), s(1));
+        assert_eq!(renew_after(s(0)), s(0));
     }
 }
