@@ -1,5 +1,6 @@
 //! HTTPS to NetBackup: a CA from `caFile` is trusted, an unknown CA is refused with a fix in the message,
-//! `insecureSkipVerify` works and is warned about, and a certificate without subjectAltName is explained.
+//! `insecureSkipVerify` works and is warned about, and every TLS failure (wrong host, no subjectAltName, a CA:TRUE
+//! certificate as the server's) is explained with its own fix.
 //! A small TLS terminator (rustls) in front of the simulator plays the NetBackup web service's TLS side.
 
 mod common;
@@ -143,5 +144,57 @@ fn system_roots_plus_ca_file() {
     );
     exp.wait_ready();
     assert_eq!(exp.scrape().get("nbu_up", &[("site", "cafile-only")]), Some(0.0));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Each TLS failure names its real cause and the fix: an unknown CA, a host name the certificate does not list, a
+/// certificate without subjectAltName, and a self-signed CA certificate used directly as the server's.
+#[test]
+fn tls_errors_name_the_cause_and_the_fix() {
+    let dir = common::scratch_dir();
+    make_certs(&dir);
+    std::fs::write(dir.join("wrong.ext"), "subjectAltName=DNS:elsewhere.example\n").unwrap();
+    common::certs::sign(&dir, "wrong", "ca", "/CN=elsewhere.example", "wrong.ext");
+    common::certs::self_signed(&dir, "selfca", true);
+    common::certs::self_signed(&dir, "selfleaf", false);
+    let sim = Sim::start("10.4", &["--jobs-per-hour", "300", "--old-jobs", "50"]);
+    let ca_line = |name: &str| format!("    caFile: {}\n", dir.join(format!("{name}.pem")).display());
+    let sites = [
+        ("unknown", tls_front(&dir, "srv", sim.addr.clone()), String::new()),
+        ("wrongname", tls_front(&dir, "wrong", sim.addr.clone()), ca_line("ca")),
+        ("nosan", tls_front(&dir, "nosan", sim.addr.clone()), ca_line("ca")),
+        ("selfca", tls_front(&dir, "selfca", sim.addr.clone()), ca_line("selfca")),
+        ("selfleaf", tls_front(&dir, "selfleaf", sim.addr.clone()), ca_line("selfleaf")),
+    ];
+    let yaml: Vec<String> = sites.iter().map(|(n, p, extra)| site(n, *p, extra)).collect();
+    let exp = Exporter::start(&config("  collectionInterval: 2s\n", &yaml));
+    exp.wait_ready();
+    let log = wait_for(Duration::from_secs(10), "TLS errors in the log", || {
+        let log = exp.log_text();
+        sites
+            .iter()
+            .filter(|(n, _, _)| *n != "selfleaf")
+            .all(|(n, _, _)| log.contains(&format!("site {n}: jobs collection failed")))
+            .then_some(log)
+    });
+    let line = |site: &str| {
+        log.lines()
+            .find(|l| l.contains(&format!("site {site}: jobs collection failed")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (unknown, wrong, nosan, selfca) = (line("unknown"), line("wrongname"), line("nosan"), line("selfca"));
+    assert!(unknown.contains("not trusted") && unknown.contains("set caFile:"), "{unknown}");
+    // Not a trust problem: no caFile hint, but the host name and what the certificate lists instead.
+    assert!(wrong.contains("not valid for this host") && wrong.contains("elsewhere.example"), "{wrong}");
+    assert!(!wrong.contains("set caFile"), "{wrong}");
+    assert!(nosan.contains("no subjectAltName") && !nosan.contains("set caFile"), "{nosan}");
+    assert!(selfca.contains("CA:TRUE") && selfca.contains("CA:FALSE") && !selfca.contains("set caFile"), "{selfca}");
+    // A self-signed CA:FALSE certificate given as caFile is trusted (documented in the README).
+    let m = exp.scrape();
+    assert_eq!(m.get("nbu_up", &[("site", "selfleaf")]), Some(1.0), "{log}");
+    for n in ["unknown", "wrongname", "nosan", "selfca"] {
+        assert_eq!(m.get("nbu_up", &[("site", n)]), Some(0.0), "{n}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }

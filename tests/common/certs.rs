@@ -78,3 +78,17 @@ pub fn make_ca(dir: &Path, name: &str) {
         ],
     );
 }
+
+/// A self-signed certificate `name.pem`/`name.key` for 127.0.0.1 (with subjectAltName), marked as a CA or not:
+/// how NetBackup web-service certificates made by hand often look.
+pub fn self_signed(dir: &Path, name: &str, ca: bool) {
+    let constraints = if ca { "critical,CA:TRUE" } else { "critical,CA:FALSE" };
+    let (key, pem, subj) = (format!("{name}.key"), format!("{name}.pem"), format!("/CN={name}"));
+    let bc = format!("basicConstraints={constraints}");
+    #[rustfmt::skip]
+    let args = [
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subj,
+        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-addext", &bc,
+    ];
+    openssl(dir, &args);
+}

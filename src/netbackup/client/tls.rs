@@ -40,21 +40,12 @@ pub(super) fn trust_roots(site: &SiteConfig) -> Result<Option<ureq::tls::RootCer
 }
 
 /// A transport error in words an operator can act on. TLS failures arrive as rustls or I/O errors depending
-/// on where the handshake failed, so they are recognised by their text.
+/// on where the handshake failed, so they are recognised by their text (rustls 0.23's `Display`, and the older
+/// `Debug`-style names), the most specific cause first.
 pub(super) fn describe(e: &ureq::Error) -> String {
     let text = e.to_string();
-    if text.contains("NotValidForName") {
-        return format!(
-            "TLS certificate is not valid for this host ({text}); use a host: name the certificate lists in its \
-             subjectAltName (rustls ignores the CN, so certificates without a subjectAltName are always rejected)"
-        );
-    }
-    if text.contains("UnknownIssuer") || text.contains("invalid peer certificate") {
-        return format!(
-            "TLS certificate not trusted ({text}); set caFile: to the NetBackup web-service CA (PEM; trusted in \
-             addition to the system's CAs), or add that CA to the system trust store, or, for testing only, set \
-             insecureSkipVerify: true"
-        );
+    if let Some(hint) = tls_hint(&text) {
+        return format!("{hint} ({text})");
     }
     match e {
         ureq::Error::Timeout(t) => {
@@ -67,4 +58,34 @@ pub(super) fn describe(e: &ureq::Error) -> String {
         }
         _ => text,
     }
+}
+
+/// What a TLS verification failure means and how to fix it, or `None` when `text` is not one.
+fn tls_hint(text: &str) -> Option<&'static str> {
+    let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    if !text.contains("certificate") {
+        return None;
+    }
+    Some(if has(&["not valid for any names", "no subjectAltName"]) {
+        "TLS certificate has no subjectAltName for any host; rustls ignores the CN, so give the web-service \
+         certificate a subjectAltName (DNS:<host>) or use NetBackup's own web-service certificate, which has one"
+    } else if has(&["not valid for name", "NotValidForName"]) {
+        "TLS certificate is not valid for this host; set host: to a name the certificate lists in its \
+         subjectAltName (rustls lists them at the end), or reissue the certificate for this name"
+    } else if has(&["CaUsedAsEndEntity"]) {
+        "the server presents a CA certificate (basicConstraints CA:TRUE) as its own certificate, which rustls \
+         refuses even when caFile: holds it (RFC 5280); give the web service a certificate with CA:FALSE (a \
+         self-signed CA:FALSE certificate given as caFile: is trusted) or one issued by the NetBackup CA, or, for \
+         testing only, set insecureSkipVerify: true"
+    } else if has(&["Expired", "expired"]) {
+        "TLS certificate has expired; renew NetBackup's web-service certificate, or check this host's clock"
+    } else if has(&["NotValidYet", "not valid yet"]) {
+        "TLS certificate is not valid yet; check this host's clock (and NetBackup's)"
+    } else if has(&["UnknownIssuer", "invalid peer certificate"]) {
+        "TLS certificate not trusted; set caFile: to the NetBackup web-service CA (PEM; trusted in addition to the \
+         system's CAs; GET /netbackup/security/cacert returns it), or add that CA to the system trust store, or, \
+         for testing only, set insecureSkipVerify: true"
+    } else {
+        return None;
+    })
 }
