@@ -335,6 +335,18 @@ mod tests {
     }
 
     #[test]
+    fn a_sub_second_collection_interval_is_a_warning() {
+        let l = parse("server:\n  collectionInterval: 500ms\nnbuservers:\n  - {host: h, apiKey: k}\n").unwrap();
+        assert!(
+            l.warnings.iter().any(|w| w.starts_with("server.collectionInterval: 500ms is under 1s")),
+            "{:?}",
+            l.warnings
+        );
+        let l = parse("server:\n  collectionInterval: 1s\nnbuservers:\n  - {host: h, apiKey: k}\n").unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    }
+
+    #[test]
     fn api_key_file_from_the_credentials_directory() {
         let dir = std::env::temp_dir().join(format!("nbu-cfg-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

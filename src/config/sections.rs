@@ -92,6 +92,17 @@ impl Parser<'_> {
         }
         let scraping_interval = self.duration(map, "scrapingInterval", p, DEFAULT_SCRAPING_INTERVAL);
         let collection_interval = self.duration(map, "collectionInterval", p, DEFAULT_COLLECTION_INTERVAL);
+        if collection_interval < Duration::from_secs(1) {
+            self.warn(
+                "server.collectionInterval",
+                format_args!(
+                    "{} is under 1s: every source polls NetBackup that often, with its pages in memory each time; \
+                     use 1s or more (the default is {})",
+                    duration::format(collection_interval),
+                    duration::format(DEFAULT_COLLECTION_INTERVAL)
+                ),
+            );
+        }
         let cache_ttl = self.duration(map, "cacheTTL", p, DEFAULT_CACHE_TTL);
         if cache_ttl > Duration::from_secs(300) {
             self.warn(

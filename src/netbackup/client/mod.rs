@@ -120,23 +120,25 @@ impl Client {
         }
     }
 
-    /// One HTTP exchange, recorded in the site's [`ApiStats`].
-    fn send(
+    /// One HTTP exchange, recorded in the site's [`ApiStats`]. A 2xx body goes to `parse` as a stream; any other
+    /// answer's body (an error envelope) is read whole, up to [`ERROR_BODY_LIMIT`].
+    fn send<T>(
         &self,
         path: &'static str,
         query: &[(&str, String)],
         accept: &str,
         auth: bool,
-    ) -> Result<(u16, http_parts::Parts, Vec<u8>), ApiError> {
+        parse: &dyn Fn(&mut ureq::Body) -> Result<T, ApiError>,
+    ) -> Result<(http_parts::Parts, Answer<T>), ApiError> {
         let once = || {
             let started = std::time::Instant::now();
-            let result = self.send_inner(path, query, accept, auth);
-            let status = result.as_ref().ok().map(|r| r.0);
+            let result = self.send_inner(path, query, accept, auth, parse);
+            let status = result.as_ref().ok().map(|(_, a)| a.status());
             self.stats.lock().record(path, status, started.elapsed());
             result
         };
         let result = once();
-        if auth && self.login.is_some() && matches!(result, Ok((401, _, _))) {
+        if auth && self.login.is_some() && matches!(result, Ok((_, Answer::Failed(401, _)))) {
             // The token expired or was revoked early: log in again once and repeat the request.
             *self.token.lock() = None;
             return once();
@@ -149,13 +151,14 @@ impl Client {
         self.stats.lock().record(path, status, took);
     }
 
-    fn send_inner(
+    fn send_inner<T>(
         &self,
         path: &'static str,
         query: &[(&str, String)],
         accept: &str,
         auth: bool,
-    ) -> Result<(u16, http_parts::Parts, Vec<u8>), ApiError> {
+        parse: &dyn Fn(&mut ureq::Body) -> Result<T, ApiError>,
+    ) -> Result<(http_parts::Parts, Answer<T>), ApiError> {
         let qs = query_string(query);
         let url = if qs.is_empty() { format!("{}{path}", self.base) } else { format!("{}{path}?{qs}", self.base) };
         let mut req = self.agent.get(&url).header("Accept", accept);
@@ -173,35 +176,25 @@ impl Client {
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(|s| Duration::from_secs(s.min(RETRY_AFTER_CAP.as_secs()))),
         };
-        let body = resp.body_mut().with_config().limit(self.body_limit).read_to_vec().map_err(|e| match e {
-            ureq::Error::BodyExceedsLimit(n) => ApiError::Decode {
-                path: path.to_string(),
-                detail: format!("body larger than maxResponseSize ({n} bytes); raise it if the server is trusted"),
-            },
-            e => transport_error(path, &e),
-        })?;
-        Ok((status, parts, body))
+        if (200..300).contains(&status) {
+            return Ok((parts, Answer::Ok(status, parse(resp.body_mut())?)));
+        }
+        let limit = self.body_limit.min(ERROR_BODY_LIMIT);
+        let body = resp.body_mut().with_config().limit(limit).read_to_vec().unwrap_or_default();
+        Ok((parts, Answer::Failed(status, body)))
     }
 
-    fn check(
-        path: &str,
-        status: u16,
-        body: &[u8],
-        version: ApiVersion,
-        retry_after: Option<Duration>,
-    ) -> Result<(), ApiError> {
-        if (200..300).contains(&status) {
-            return Ok(());
-        }
+    /// The error for a non-2xx answer.
+    fn failure(path: &str, status: u16, body: &[u8], version: ApiVersion, retry_after: Option<Duration>) -> ApiError {
         let env: ErrorEnvelope = serde_json::from_slice(body).unwrap_or_default();
         let path = path.to_string();
-        Err(match status {
+        match status {
             401 => {
                 ApiError::Unauthorized { path, message: env.error_message.unwrap_or_else(|| "no error message".into()) }
             }
             406 => ApiError::NotAcceptable { path, version },
             _ => ApiError::Status { path, status, code: env.error_code, message: env.error_message, retry_after },
-        })
+        }
     }
 
     /// Authenticated GET of a JSON document at the given API version, retried with backoff on transient failures.
@@ -225,6 +218,8 @@ impl Client {
         }
     }
 
+    /// One GET whose 2xx body is parsed as it arrives: the page's text is never held whole, so the memory a page
+    /// costs is what its decoded items keep (fields the models ignore are skipped unread into memory).
     fn get_json_once<T: DeserializeOwned>(
         &self,
         path: &'static str,
@@ -232,25 +227,32 @@ impl Client {
         version: ApiVersion,
     ) -> Result<(T, Option<EpochMs>), ApiError> {
         let accept = format!("application/vnd.netbackup+json;version={version}");
-        let (status, parts, body) = self.send(path, query, &accept, true)?;
-        Self::check(path, status, &body, version, parts.retry_after)?;
-        let value = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::Decode { path: path.to_string(), detail: e.to_string() })?;
-        Ok((value, parts.date))
+        let limit = self.body_limit;
+        let parse = |body: &mut ureq::Body| -> Result<T, ApiError> {
+            let reader = std::io::BufReader::with_capacity(64 << 10, body.with_config().limit(limit).reader());
+            serde_json::from_reader(reader).map_err(|e| body_error(path, e))
+        };
+        match self.send(path, query, &accept, true, &parse)? {
+            (parts, Answer::Ok(_, value)) => Ok((value, parts.date)),
+            (parts, Answer::Failed(status, body)) => {
+                Err(Self::failure(path, status, &body, version, parts.retry_after))
+            }
+        }
     }
 
     /// Unauthenticated `GET /ping`: the server's own API version from `X-NetBackup-API-Version`, if it sends one.
     pub fn ping(&self) -> Result<Option<ApiVersion>, ApiError> {
-        let (status, parts, body) = self.send("/ping", &[], "text/vnd.netbackup+plain", false)?;
-        if !(200..300).contains(&status) {
-            let env: ErrorEnvelope = serde_json::from_slice(&body).unwrap_or_default();
-            log::debug!(
-                "GET /ping answered HTTP {status} (errorCode {:?}); falling back to the version ladder",
-                env.error_code
-            );
-            return Ok(None);
+        match self.send("/ping", &[], "text/vnd.netbackup+plain", false, &|_| Ok(()))? {
+            (parts, Answer::Ok(..)) => Ok(parts.api_version.as_deref().and_then(ApiVersion::parse)),
+            (_, Answer::Failed(status, body)) => {
+                let env: ErrorEnvelope = serde_json::from_slice(&body).unwrap_or_default();
+                log::debug!(
+                    "GET /ping answered HTTP {status} (errorCode {:?}); falling back to the version ladder",
+                    env.error_code
+                );
+                Ok(None)
+            }
         }
-        Ok(parts.api_version.as_deref().and_then(ApiVersion::parse))
     }
 
     /// Picks the API version: the server's `/ping` version capped at the newest we support, else the 406 ladder
@@ -281,6 +283,37 @@ impl Client {
 }
 
 /// A request that got no (complete) answer: [`ApiError::Timeout`] when a timeout ended it, else `Transport`.
+/// How much of an error answer's body is read: NetBackup's error envelopes are a few hundred bytes.
+const ERROR_BODY_LIMIT: u64 = 1 << 20;
+
+/// An answer: a 2xx with its parsed body, or another status with the (bounded) body text.
+enum Answer<T> {
+    Ok(u16, T),
+    Failed(u16, Vec<u8>),
+}
+
+impl<T> Answer<T> {
+    fn status(&self) -> u16 {
+        match self {
+            Answer::Ok(s, _) | Answer::Failed(s, _) => *s,
+        }
+    }
+}
+
+/// A failure while reading and parsing a 2xx body: the size cap, the transport (timeout, reset) or bad JSON.
+fn body_error(path: &str, e: serde_json::Error) -> ApiError {
+    if !e.is_io() {
+        return ApiError::Decode { path: path.to_string(), detail: e.to_string() };
+    }
+    match ureq::Error::from(std::io::Error::from(e)) {
+        ureq::Error::BodyExceedsLimit(n) => ApiError::Decode {
+            path: path.to_string(),
+            detail: format!("body larger than maxResponseSize ({n} bytes); raise it if the server is trusted"),
+        },
+        other => transport_error(path, &other),
+    }
+}
+
 fn transport_error(path: &str, e: &ureq::Error) -> ApiError {
     let (path, detail) = (path.to_string(), describe(e));
     match e {
