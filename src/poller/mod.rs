@@ -106,6 +106,8 @@ struct Runtime {
     site: SiteConfig,
     client: Arc<Client>,
     version: Option<ApiVersion>,
+    /// The last negotiation found no API version: when to ask again.
+    no_version: Option<source::NoVersion>,
     /// Bumped by every settings update: workers reconfigure and collect at once.
     generation: u64,
     timings: Timings,
@@ -202,6 +204,7 @@ impl PollerHandle {
             rt.site = site;
         }
         rt.timings = timings;
+        rt.no_version = None;
         rt.generation += 1;
         drop(rt);
         self.shared.cv.notify_all();
@@ -267,6 +270,7 @@ pub fn start(site: &SiteConfig, config: &Config, store: &Arc<Store>) -> Result<P
             site: site.clone(),
             client: Arc::new(client),
             version: site.api_version,
+            no_version: None,
             generation: 0,
             timings: Timings::of(&config.server),
             sources,

@@ -7,7 +7,7 @@ use crate::config::ApiVersion;
 use crate::exposition::Samples;
 use crate::netbackup::{ApiError, Client};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Runs source `i` of the site until the site stops.
 pub(super) fn run(shared: &Shared, i: usize, mut collector: Box<dyn Collector>) {
@@ -85,18 +85,68 @@ pub(super) fn run(shared: &Shared, i: usize, mut collector: Box<dyn Collector>) 
     }
 }
 
-/// The site's API version: another worker's answer if it just negotiated one, else asked of the server.
+/// First wait after a failed negotiation (406 to every version); doubled per failure up to [`NEGOTIATION_CAP`].
+const NEGOTIATION_BASE: Duration = Duration::from_secs(10);
+/// Longest wait between two negotiations that found no version: the 406 ladder is a dozen requests.
+pub(super) const NEGOTIATION_CAP: Duration = Duration::from_secs(300);
+
+/// The site's API version: another worker's answer if it just negotiated one, else asked of the server. After a
+/// negotiation that found no version, the site's sources fail with that answer without asking again until the
+/// back-off (10 s, doubling, at most 5 min) has passed; a reload starts afresh.
 fn negotiate(shared: &Shared, client: &Client, generation: u64) -> Result<ApiVersion, ApiError> {
     let _one_at_a_time = shared.detect.lock();
-    if let Some(v) = shared.state.lock().version {
-        return Ok(v);
-    }
-    let v = client.detect_version()?;
+    let failures = {
+        let rt = shared.state.lock();
+        if let Some(v) = rt.version {
+            return Ok(v);
+        }
+        match &rt.no_version {
+            Some(n) if Instant::now() < n.retry_at => return Err(n.error.clone()),
+            Some(n) => n.failures,
+            None => 0,
+        }
+    };
+    let result = client.detect_version();
     let mut rt = shared.state.lock();
-    if rt.generation == generation && rt.version != Some(v) {
-        log::info!("site {}: using NetBackup API version {v}", shared.name);
-        rt.version = Some(v);
-        rt.changed = true;
+    if rt.generation != generation {
+        return result; // settings changed meanwhile: the answer is for the old ones
     }
-    Ok(v)
+    match &result {
+        Ok(v) => {
+            if rt.no_version.take().is_some() {
+                log::info!(
+                    "site {}: API version negotiation succeeded after {failures} failed attempt(s)",
+                    shared.name
+                );
+            }
+            if rt.version != Some(*v) {
+                log::info!("site {}: using NetBackup API version {v}", shared.name);
+                rt.version = Some(*v);
+                rt.changed = true;
+            }
+        }
+        Err(e @ ApiError::NoVersion { .. }) => {
+            let wait = NEGOTIATION_BASE.saturating_mul(1 << failures.min(8)).min(NEGOTIATION_CAP);
+            if failures == 0 {
+                log::warn!(
+                    "site {}: API version negotiation failed; trying again in {}s, then less and less often (at \
+                     most every {}s) until it succeeds or the config is reloaded",
+                    shared.name,
+                    wait.as_secs(),
+                    NEGOTIATION_CAP.as_secs()
+                );
+            }
+            rt.no_version =
+                Some(NoVersion { failures: failures + 1, retry_at: Instant::now() + wait, error: e.clone() });
+        }
+        Err(_) => {}
+    }
+    result
+}
+
+/// A negotiation that found no API version, and when to try again.
+pub(super) struct NoVersion {
+    failures: u32,
+    retry_at: Instant,
+    error: ApiError,
 }

@@ -16,6 +16,8 @@ pub enum ApiError {
     Unauthorized { path: String, message: String },
     /// 406: the server does not speak this API version.
     NotAcceptable { path: String, version: ApiVersion },
+    /// Version negotiation failed: the server answered 406 to every version of the ladder.
+    NoVersion { newest: ApiVersion, oldest: ApiVersion },
     /// Any other non-2xx answer, with NetBackup's error envelope when present.
     Status { path: String, status: u16, code: Option<i64>, message: Option<String>, retry_after: Option<Duration> },
     /// A 2xx answer whose body is not what the API documents.
@@ -32,7 +34,7 @@ impl ApiError {
             ApiError::Transport { .. } => "transport",
             ApiError::Timeout { .. } => "timeout",
             ApiError::Unauthorized { .. } => "unauthorized",
-            ApiError::NotAcceptable { .. } => "version",
+            ApiError::NotAcceptable { .. } | ApiError::NoVersion { .. } => "version",
             ApiError::Status { status: 403, .. } => "forbidden",
             ApiError::Status { .. } => "http",
             ApiError::Decode { .. } => "decode",
@@ -72,6 +74,12 @@ impl fmt::Display for ApiError {
             ApiError::NotAcceptable { path, version } => {
                 write!(f, "GET {path}: 406, the server does not support API version {version}")
             }
+            ApiError::NoVersion { newest, oldest } => write!(
+                f,
+                "GET /admin/jobs: the server answered 406 to every API version from {newest} down to {oldest}; set \
+                 apiVersion: to the version this NetBackup release speaks (README: release and API versions), and \
+                 check that host:, port: and uri: point at a NetBackup primary's web service"
+            ),
             ApiError::Status { path, status, code, message, .. } => {
                 write!(f, "GET {path}: HTTP {status}")?;
                 if let Some(c) = code {

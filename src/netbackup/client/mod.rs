@@ -264,25 +264,18 @@ impl Client {
                 return Ok(*v);
             }
         }
-        let mut last = None;
         for &v in VERSION_LADDER {
             match self.get_json::<serde::de::IgnoredAny>("/admin/jobs", &[("page[limit]", "1".into())], v) {
                 Ok(_) => return Ok(v),
-                Err(e @ ApiError::NotAcceptable { .. }) => last = Some(e),
+                Err(ApiError::NotAcceptable { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or(ApiError::Status {
-            path: "/admin/jobs".into(),
-            status: 406,
-            code: None,
-            message: None,
-            retry_after: None,
-        }))
+        let (newest, oldest) = (VERSION_LADDER[0], VERSION_LADDER[VERSION_LADDER.len() - 1]);
+        Err(ApiError::NoVersion { newest, oldest })
     }
 }
 
-/// A request that got no (complete) answer: [`ApiError::Timeout`] when a timeout ended it, else `Transport`.
 /// How much of an error answer's body is read: NetBackup's error envelopes are a few hundred bytes.
 const ERROR_BODY_LIMIT: u64 = 1 << 20;
 
@@ -314,6 +307,7 @@ fn body_error(path: &str, e: serde_json::Error) -> ApiError {
     }
 }
 
+/// A request that got no (complete) answer: [`ApiError::Timeout`] when a timeout ended it, else `Transport`.
 fn transport_error(path: &str, e: &ureq::Error) -> ApiError {
     let (path, detail) = (path.to_string(), describe(e));
     match e {
