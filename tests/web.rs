@@ -97,9 +97,12 @@ fn tls_basic_auth_and_headers() {
     let log = exp.log_text();
     assert!(log.contains("listening on https://") && log.contains("with basic auth"), "{log}");
 
-    let (status, head, body) = wait_for(Duration::from_secs(20), "an authenticated scrape with nbu_up 1", || {
+    // Storage may answer before jobs: wait until the jobs source has rendered too.
+    let (status, head, body) = wait_for(Duration::from_secs(20), "an authenticated scrape with jobs collected", || {
         let r = https_get(&exp.addr, &ca, None, Some(("prometheus", password)), "/metrics").ok()?;
-        r.2.contains("nbu_up{site=\"dc1\"} 1").then_some(r)
+        (r.2.contains("nbu_up{site=\"dc1\"} 1")
+            && r.2.contains("nbu_scrape_collector_success{site=\"dc1\",source=\"jobs\"} 1"))
+        .then_some(r)
     });
     assert_eq!(status, 200);
     assert!(head.contains("X-Frame-Options: deny"), "{head}");
