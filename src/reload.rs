@@ -218,7 +218,7 @@ impl Reloader {
         if timings != Timings::of(&old.server) {
             changes.push("intervals".to_string());
         }
-        let collectors = (new.jobs_enabled, new.storage_enabled);
+        let collectors = new.collectors.clone();
         let mut failures = Vec::new();
         let mut pollers = self.pollers.lock();
         let names: Vec<String> = pollers.keys().cloned().collect();

@@ -11,8 +11,14 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The Go exporter's gauge names that end in `_count`, kept for drop-in compatibility (docs/metrics.md).
-const GO_COMPATIBLE: [&str; 5] =
-    ["nbu_jobs_count", "nbu_status_count", "nbu_jobs_files_count", "nbu_jobs_state_count", "nbu_jobs_queued_count"];
+const GO_COMPATIBLE: [&str; 6] = [
+    "nbu_jobs_count",
+    "nbu_status_count",
+    "nbu_jobs_files_count",
+    "nbu_jobs_state_count",
+    "nbu_jobs_queued_count",
+    "nbu_disk_pool_volume_count",
+];
 
 /// `name` on the PATH, or `None` after saying SKIPPED (a failure when `NBU_REQUIRE_PROMETHEUS=1`).
 fn tool(name: &str) -> Option<String> {

@@ -317,6 +317,10 @@ impl Collector for JobsCollector {
         "jobs"
     }
 
+    fn permission(&self) -> &'static str {
+        "|MANAGE|JOBS| View"
+    }
+
     fn endpoints(&self) -> &'static [&'static str] {
         &["/admin/jobs"]
     }

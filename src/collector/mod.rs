@@ -3,6 +3,7 @@
 //! Adding a source: a file here implementing [`Collector`], one line in [`enabled`], its key in the config's
 //! collector list, and its families in `exposition`.
 
+pub mod disk_pools;
 pub mod jobs;
 pub mod storage;
 
@@ -118,10 +119,12 @@ impl Timings {
 
 /// One source of NetBackup data (`source` label of `nbu_last_scrape_timestamp_seconds`).
 pub trait Collector: Send {
-    /// The `source` label: `jobs` or `storage`.
+    /// The `source` label: the collector's key in the config's `collectors:` block.
     fn source(&self) -> &'static str;
     /// The endpoints this source requests: their request counters exist at 0 before the first request.
     fn endpoints(&self) -> &'static [&'static str];
+    /// The RBAC permission the source needs (NetBackup's `|OBJECT|TYPE|` path), named when NetBackup refuses it.
+    fn permission(&self) -> &'static str;
     /// How often this source is fetched.
     fn interval(&self) -> Duration;
     /// Adopts new timings (after a reload) without losing collected state.
@@ -136,12 +139,13 @@ pub trait Collector: Send {
 /// The collectors `config` enables; `since` is the exporter's start (jobs that finished earlier are not counted).
 pub fn enabled(config: &Config, since: EpochMs) -> Vec<Box<dyn Collector>> {
     let t = Timings::of(&config.server);
-    let mut v: Vec<Box<dyn Collector>> = Vec::new();
-    if config.jobs_enabled {
-        v.push(Box::new(jobs::JobsCollector::new(t.collection_interval, t.job_window, since)));
-    }
-    if config.storage_enabled {
-        v.push(Box::new(storage::StorageCollector::new(t.cache_ttl)));
-    }
-    v
+    let make = |name: &str| -> Option<Box<dyn Collector>> {
+        Some(match name {
+            "jobs" => Box::new(jobs::JobsCollector::new(t.collection_interval, t.job_window, since)),
+            "storage" => Box::new(storage::StorageCollector::new(t.cache_ttl)),
+            "disk_pools" => Box::new(disk_pools::DiskPoolsCollector::new(t.cache_ttl)),
+            _ => return None,
+        })
+    };
+    config.collectors.iter().filter_map(|name| make(name)).collect()
 }

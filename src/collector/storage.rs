@@ -38,6 +38,10 @@ impl Collector for StorageCollector {
         "storage"
     }
 
+    fn permission(&self) -> &'static str {
+        "|STORAGE|STORAGE-UNITS| View"
+    }
+
     fn endpoints(&self) -> &'static [&'static str] {
         &["/storage/storage-units"]
     }

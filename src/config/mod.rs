@@ -37,7 +37,7 @@ pub const DEFAULT_COLLECTION_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Collectors this build implements.
-pub const COLLECTORS: &[&str] = &["jobs", "storage"];
+pub const COLLECTORS: &[&str] = &["jobs", "storage", "disk_pools"];
 /// Collectors the Go exporter has that we accept (with a warning) but do not implement yet.
 const FOREIGN_COLLECTORS: &[&str] =
     &["alerts", "malware", "catalog", "slo", "tape", "perclient", "policies", "slps", "media_servers"];
@@ -195,8 +195,15 @@ impl SiteConfig {
 pub struct Config {
     pub server: ServerConfig,
     pub sites: Vec<SiteConfig>,
-    pub jobs_enabled: bool,
-    pub storage_enabled: bool,
+    /// The enabled collectors, in [`COLLECTORS`] order.
+    pub collectors: Vec<&'static str>,
+}
+
+impl Config {
+    /// True if collector `name` (one of [`COLLECTORS`]) is enabled.
+    pub fn collects(&self, name: &str) -> bool {
+        self.collectors.contains(&name)
+    }
 }
 
 /// Everything wrong with a config file, one line per problem.
@@ -368,7 +375,7 @@ mod tests {
         let s = &l.config.sites[0];
         assert_eq!((s.port, s.api_version), (1556, Some(ApiVersion::new(12, 0))));
         assert_eq!(s.base_url(), "https://h:1556/netbackup");
-        assert!(l.config.jobs_enabled && !l.config.storage_enabled);
+        assert_eq!(l.config.collectors, ["jobs", "disk_pools"]);
         assert_eq!(l.config.server.listen_address(), "0.0.0.0:2112");
         assert_eq!(format!("{:?}", s.api_key), "<redacted>");
     }

@@ -60,8 +60,8 @@ impl Parser<'_> {
                 format_args!("site {d:?} is defined more than once; give every server a unique site: name"),
             );
         }
-        let (jobs_enabled, storage_enabled) = self.collectors(top.and_then(|m| m.get("collectors")));
-        Config { server, sites, jobs_enabled, storage_enabled }
+        let collectors = self.collectors(top.and_then(|m| m.get("collectors")));
+        Config { server, sites, collectors }
     }
 
     fn server(&mut self, v: Option<&Value>) -> ServerConfig {
@@ -343,17 +343,19 @@ impl Parser<'_> {
         })
     }
 
-    fn collectors(&mut self, v: Option<&Value>) -> (bool, bool) {
-        let (mut jobs, mut storage) = (true, true);
+    fn collectors(&mut self, v: Option<&Value>) -> Vec<&'static str> {
+        // Every collector this build implements is on unless the file turns it off.
+        let mut on: Vec<bool> = vec![true; COLLECTORS.len()];
+        let enabled = |on: &[bool]| COLLECTORS.iter().zip(on).filter(|(_, on)| **on).map(|(n, _)| *n).collect();
         let Some(v) = v.filter(|v| !v.is_null()) else {
-            return (jobs, storage);
+            return enabled(&on);
         };
         let Value::Mapping(map) = v else {
             self.err(
                 "collectors",
                 format_args!("expected a mapping such as \"jobs: {{enabled: true}}\", found {}", show(v)),
             );
-            return (jobs, storage);
+            return enabled(&on);
         };
         for (k, val) in map {
             let Some(name) = k.as_str() else { continue };
@@ -374,8 +376,11 @@ impl Parser<'_> {
                 }
             };
             match name {
-                "jobs" => jobs = enabled,
-                "storage" => storage = enabled,
+                n if COLLECTORS.contains(&n) => {
+                    if let Some(i) = COLLECTORS.iter().position(|c| *c == n) {
+                        on[i] = enabled;
+                    }
+                }
                 n if FOREIGN_COLLECTORS.contains(&n) => {
                     if enabled {
                         self.warn(&path, "this collector is not available in this exporter yet; ignored");
@@ -388,6 +393,6 @@ impl Parser<'_> {
                 },
             }
         }
-        (jobs, storage)
+        enabled(&on)
     }
 }

@@ -1,6 +1,6 @@
 //! Serde helpers that accept what real NetBackup servers send: numbers as int, float or string, and null anywhere.
 
-use serde::de::{self, Deserializer, IgnoredAny, Visitor};
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, Visitor};
 use std::fmt;
 
 /// null, unit, arrays and objects → `None` (consumed, never an error): shared by the visitors below.
@@ -102,6 +102,34 @@ pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
     Ok(match d.deserialize_any(StrVisitor)?.as_deref() {
         Some("true" | "1" | "TRUE" | "True") => Some(true),
         Some("false" | "0" | "FALSE" | "False") => Some(false),
+        _ => None,
+    })
+}
+
+/// A list of objects as NetBackup sends it: `null`, a non-list or a missing key → `None`; list elements that are
+/// not objects of the expected shape are skipped instead of failing the page.
+pub fn opt_list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Vec<T>>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Element<T> {
+        Valid(T),
+        Other(IgnoredAny),
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Shape<T> {
+        List(Vec<Element<T>>),
+        Other(IgnoredAny),
+    }
+    Ok(match Option::<Shape<T>>::deserialize(d)? {
+        Some(Shape::List(v)) => Some(
+            v.into_iter()
+                .filter_map(|e| match e {
+                    Element::Valid(t) => Some(t),
+                    Element::Other(_) => None,
+                })
+                .collect(),
+        ),
         _ => None,
     })
 }

@@ -112,6 +112,52 @@ pub struct StorageUnitAttributes {
     pub instant_access_enabled: Option<bool>,
 }
 
+/// The disk-pool attributes the exporter uses (`/storage/disk-pools`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DiskPoolAttributes {
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub name: Option<String>,
+    #[serde(rename = "sType", deserialize_with = "lenient::opt_string")]
+    pub s_type: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub storage_category: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub disk_pool_state: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub raw_size_bytes: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub usable_size_bytes: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub available_space_bytes: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub used_capacity_bytes: Option<f64>,
+    /// Percent.
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub high_water_mark: Option<f64>,
+    /// Percent.
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub low_water_mark: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_bool")]
+    pub read_only: Option<bool>,
+    #[serde(deserialize_with = "lenient::opt_list")]
+    pub disk_volumes: Option<Vec<DiskVolume>>,
+}
+
+/// One disk volume of a disk pool.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DiskVolume {
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub name: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_string")]
+    pub state: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub raw_size_bytes: Option<f64>,
+    #[serde(deserialize_with = "lenient::opt_f64")]
+    pub free_size_bytes: Option<f64>,
+}
+
 /// NetBackup's error envelope: `{"errorCode": 8952, "errorMessage": "…", …}`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -157,5 +203,32 @@ mod tests {
         assert!(page.data.is_none());
         let p = page.meta.unwrap().pagination.unwrap();
         assert_eq!((p.count, p.next.as_deref()), (Some(3), Some("500")));
+    }
+
+    #[test]
+    fn tolerates_messy_disk_pools() {
+        let page: Page<DiskPoolAttributes> = serde_json::from_str(
+            r#"{"data":[
+              {"type":"diskPool","id":"PureDisk_dp1","attributes":{"name":"dp1","sType":"PureDisk",
+                "storageCategory":"MSDP","diskPoolState":"UP","usableSizeBytes":1.5e12,"usedCapacityBytes":"500",
+                "highWaterMark":98,"readOnly":0,"newThing":[1],
+                "diskVolumes":[{"name":"v1","state":"UP","freeSizeBytes":10},7,"x",{"name":"v2","state":"DOWN"}]}},
+              {"type":"diskPool","id":"x","attributes":{"name":"dp2","diskVolumes":"none","highWaterMark":null}}
+            ]}"#,
+        )
+        .unwrap();
+        let data = page.data.unwrap();
+        let a = data[0].attributes.as_ref().unwrap();
+        assert_eq!(
+            (a.usable_size_bytes, a.used_capacity_bytes, a.high_water_mark),
+            (Some(1.5e12), Some(500.0), Some(98.0))
+        );
+        assert_eq!(a.read_only, Some(false));
+        let v = a.disk_volumes.as_ref().unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!((v[0].name.as_deref(), v[0].free_size_bytes), (Some("v1"), Some(10.0)));
+        assert_eq!(v[1].state.as_deref(), Some("DOWN"));
+        let b = data[1].attributes.as_ref().unwrap();
+        assert!(b.disk_volumes.is_none() && b.high_water_mark.is_none());
     }
 }

@@ -63,15 +63,7 @@ pub fn up_window(intervals: impl IntoIterator<Item = Duration>) -> Duration {
 
 /// The liveness window `config` gives its sites.
 pub fn up_window_of(config: &Config) -> Duration {
-    let t = Timings::of(&config.server);
-    let mut v = Vec::new();
-    if config.jobs_enabled {
-        v.push(t.collection_interval);
-    }
-    if config.storage_enabled {
-        v.push(t.cache_ttl);
-    }
-    up_window(v)
+    up_window(collector::enabled(config, 0).iter().map(|c| c.interval()))
 }
 
 fn unix_now() -> f64 {
@@ -81,6 +73,8 @@ fn unix_now() -> f64 {
 /// What the site's threads know about one source.
 struct SourceState {
     name: &'static str,
+    /// The RBAC permission the source needs, named when NetBackup refuses it.
+    permission: &'static str,
     /// The source's main endpoint, for messages.
     endpoint: &'static str,
     interval: Duration,
@@ -133,7 +127,22 @@ impl Shared {
     /// Records a failed (or abandoned) collection of source `i`.
     fn fail(&self, rt: &mut Runtime, i: usize, err: &ApiError) {
         let src = &mut rt.sources[i];
-        let msg = err.to_string();
+        let mut msg = err.to_string();
+        match err.kind() {
+            "forbidden" | "unauthorized" => {
+                msg += &format!("; the {} collector needs the RBAC permission {}", src.name, src.permission)
+            }
+            "unsupported" => {
+                msg += &format!(
+                    "; this NetBackup release does not have the endpoint: the {} collector asks again every {}s \
+                     (turn it off with collectors.{}: false)",
+                    src.name,
+                    src.interval.as_secs(),
+                    src.name
+                )
+            }
+            _ => {}
+        }
         if src.last_error.as_deref() != Some(msg.as_str()) {
             log::warn!("site {}: {} collection failed: {msg}", self.name, src.name);
         } else {
@@ -167,7 +176,7 @@ pub struct PollerHandle {
     pub site: SiteConfig,
     shared: Arc<Shared>,
     pub threads: Vec<JoinHandle<()>>,
-    pub collectors: (bool, bool),
+    pub collectors: Vec<&'static str>,
 }
 
 impl PollerHandle {
@@ -248,6 +257,7 @@ pub fn start(site: &SiteConfig, config: &Config, store: &Arc<Store>) -> Result<P
         .iter()
         .map(|c| SourceState {
             name: c.source(),
+            permission: c.permission(),
             endpoint: c.endpoints().first().copied().unwrap_or("/"),
             interval: c.interval(),
             running: None,
@@ -283,7 +293,7 @@ pub fn start(site: &SiteConfig, config: &Config, store: &Arc<Store>) -> Result<P
         site: site.clone(),
         shared: shared.clone(),
         threads: Vec::new(),
-        collectors: (config.jobs_enabled, config.storage_enabled),
+        collectors: config.collectors.clone(),
     };
     spawn(&mut handle, format!("poll-{}", site.site), {
         let shared = shared.clone();

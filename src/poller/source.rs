@@ -55,6 +55,7 @@ pub(super) fn run(shared: &Shared, i: usize, mut collector: Box<dyn Collector>) 
         let mut rt = shared.state.lock();
         rt.sources[i].running = None;
         let interval = collector.interval();
+        let unsupported = matches!(&result, Err(e) if e.kind() == "unsupported");
         let ok = if attempt.abandoned() {
             false // the supervisor already counted it as failed; its results are dropped
         } else {
@@ -80,8 +81,9 @@ pub(super) fn run(shared: &Shared, i: usize, mut collector: Box<dyn Collector>) 
         rt.changed = true;
         drop(rt);
         shared.cv.notify_all();
-        // After a success the next collection is due one interval after this one started; after a failure, soon.
-        due = if ok { attempt.started + interval } else { Instant::now() + interval.min(RETRY_CAP) };
+        // After a success the next collection is due one interval after this one started, as after a 404 (the
+        // release does not have the endpoint: asking sooner cannot help); after another failure, soon.
+        due = if ok || unsupported { attempt.started + interval } else { Instant::now() + interval.min(RETRY_CAP) };
     }
 }
 

@@ -1,10 +1,11 @@
 //! `nbu-sim`: a NetBackup REST API simulator for demos, integration tests and benchmarks.
 //!
 //! Serves `/netbackup/ping`, `/netbackup/security/serverinfo`, `/netbackup/admin/jobs` (cursor or offset paging,
-//! OData filter subset) and `/netbackup/storage/storage-units` the way a real primary of the chosen release does,
-//! with API-key auth and version negotiation. Test hooks under `/_sim/`: `truth` (ground truth), `stats` (request
+//! OData filter subset), `/netbackup/storage/storage-units` and `/netbackup/storage/disk-pools` the way a real
+//! primary of the chosen release does, with API-key auth and version negotiation. Test hooks under `/_sim/`: `truth` (ground truth), `stats` (request
 //! counts) and `control` (latency, failures, hangs, freeze, RBAC, key rotation).
 
+mod disk_pools;
 mod odata;
 mod world;
 
@@ -34,7 +35,7 @@ Flags:
   --jobs-per-hour N         new jobs per hour (default 2400)
   --old-jobs N              finished jobs 4-6 hours old (default 1000)
   --future MINUTES          how long new jobs keep arriving (default 720)
-  --extra-storage-units N   storage units beyond the built-in five (default 0)
+  --extra-storage-units N   storage units (and disk pools) beyond the built-in ones (default 0)
   --latency-ms N            delay before every API answer (default 0)
   --workers N               HTTP worker threads (default 16)
 ";
@@ -400,6 +401,7 @@ impl Sim {
             "/netbackup/security/serverinfo" => "serverinfo",
             "/netbackup/admin/jobs" => "jobs",
             "/netbackup/storage/storage-units" => "storage",
+            "/netbackup/storage/disk-pools" => "disk_pools",
             _ => "other",
         };
         self.count(route);
@@ -426,7 +428,11 @@ impl Sim {
                 }
             }
             self.count("injected_failures");
-            let mut reply = error_reply(status, 503, "The server is busy.");
+            let mut reply = match status {
+                403 => error_reply(status, 8000, "You do not have the permission for this action."),
+                404 => error_reply(status, 227, "no entity was found"),
+                _ => error_reply(status, 503, "The server is busy."),
+            };
             if let Some(secs) = c.retry_after {
                 reply.2.push(header("Retry-After", &secs.to_string()));
             }
@@ -447,7 +453,7 @@ impl Sim {
                         "nbuKeySize": 2048, "externalCaUsage": 0, "cacpivEnabled": 0, "ssoEnabled": false}),
                 None,
             ),
-            "jobs" | "storage" => {
+            "jobs" | "storage" | "disk_pools" => {
                 let version = match self.negotiate(rq) {
                     Ok(v) => v,
                     Err(r) => return r,
@@ -463,10 +469,20 @@ impl Sim {
                         vec![header("Content-Type", "application/json")],
                     );
                 }
-                if route == "jobs" {
-                    self.jobs(version, q, c.no_rbac)
-                } else {
-                    self.storage(version, q)
+                match route {
+                    "jobs" => self.jobs(version, q, c.no_rbac),
+                    "storage" => {
+                        let units = world::storage_units(self.origin, self.now(), self.extra_storage);
+                        offset_list(version, q, units, ("storageUnit", "/storage/storage-units"), |u| {
+                            u["name"].as_str().map(str::to_string)
+                        })
+                    }
+                    _ => {
+                        let pools = disk_pools::disk_pools(self.origin, self.now(), self.extra_storage);
+                        offset_list(version, q, pools, ("diskPool", "/storage/disk-pools"), |p| {
+                            Some(format!("{}_{}", p["sType"].as_str()?, p["name"].as_str()?))
+                        })
+                    }
                 }
             }
             _ => error_reply(404, 227, "no entity was found"),
@@ -587,27 +603,33 @@ impl Sim {
             (200, body, ct)
         }
     }
+}
 
-    fn storage(&self, version: ApiVersion, q: &BTreeMap<String, String>) -> Reply {
-        let limit = match Self::limit(q, 500) {
-            Ok(l) => l,
-            Err(r) => return r,
-        };
-        let offset: usize = q.get("page[offset]").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let units = world::storage_units(self.origin, self.now(), self.extra_storage);
-        let total = units.len();
-        let data: Vec<Value> = units
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|u| {
-                let name = u["name"].as_str().unwrap_or_default().to_string();
-                json!({"type": "storageUnit", "id": name, "attributes": u,
-                       "links": {"self": {"href": format!("/storage/storage-units/{name}")}}})
-            })
-            .collect();
-        json_reply(200, &offset_page(data, total, offset, limit), Some(version))
-    }
+/// One page of an offset-paged list (`page[limit]` at most 500) of `items` of JSON:API `kind` served at `path`.
+fn offset_list(
+    version: ApiVersion,
+    q: &BTreeMap<String, String>,
+    items: Vec<Value>,
+    (kind, path): (&str, &str),
+    id: impl Fn(&Value) -> Option<String>,
+) -> Reply {
+    let limit = match Sim::limit(q, 500) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let offset: usize = q.get("page[offset]").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let total = items.len();
+    let data: Vec<Value> = items
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|a| {
+            let id = id(&a).unwrap_or_default();
+            let href = format!("{path}/{id}");
+            json!({"type": kind, "id": id, "attributes": a, "links": {"self": {"href": href}}})
+        })
+        .collect();
+    json_reply(200, &offset_page(data, total, offset, limit), Some(version))
 }
 
 /// Offset-style envelope: `meta.pagination{count,pages,page,offset,limit,first,last,next?,prev?}`.

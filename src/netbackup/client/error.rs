@@ -25,7 +25,8 @@ pub enum ApiError {
 }
 
 /// Every value of [`ApiError::kind`], for series that exist at 0 from the start.
-pub const ERROR_KINDS: &[&str] = &["transport", "timeout", "unauthorized", "forbidden", "version", "http", "decode"];
+pub const ERROR_KINDS: &[&str] =
+    &["transport", "timeout", "unauthorized", "forbidden", "unsupported", "version", "http", "decode"];
 
 impl ApiError {
     /// A short, bounded label for logs and metrics.
@@ -36,6 +37,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::NotAcceptable { .. } | ApiError::NoVersion { .. } => "version",
             ApiError::Status { status: 403, .. } => "forbidden",
+            ApiError::Status { status: 404, .. } => "unsupported",
             ApiError::Status { .. } => "http",
             ApiError::Decode { .. } => "decode",
         }
@@ -69,7 +71,7 @@ impl fmt::Display for ApiError {
             ApiError::Unauthorized { path, message } => write!(
                 f,
                 "GET {path}: 401 unauthorized ({message}); check that apiKey is valid and not expired, and that its \
-                 RBAC role grants view access to jobs and storage units"
+                 RBAC role grants view access to what the exporter collects"
             ),
             ApiError::NotAcceptable { path, version } => {
                 write!(f, "GET {path}: 406, the server does not support API version {version}")
@@ -87,9 +89,6 @@ impl fmt::Display for ApiError {
                 }
                 if let Some(m) = message {
                     write!(f, ": {m}")?;
-                }
-                if *status == 403 {
-                    write!(f, "; the API key's RBAC role lacks the view permission for this endpoint")?;
                 }
                 Ok(())
             }
