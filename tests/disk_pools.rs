@@ -5,6 +5,7 @@ mod common;
 
 use common::{config, Exporter, Metrics, Sim};
 use serde_json::Value;
+use std::time::Duration;
 
 /// Every disk pool the simulator serves, read page by page over its own API (100 per page: not the exporter's
 /// page size).
@@ -149,4 +150,38 @@ fn a_404_or_403_on_disk_pools_is_confined_to_that_source() {
             assert!(log.contains("collectors.disk_pools: false"), "{log}");
         }
     }
+}
+
+#[test]
+fn a_pool_or_volume_going_down_shows_within_one_ttl() {
+    let sim = Sim::start("10.4", &[]);
+    let exp =
+        Exporter::start(&config("  collectionInterval: 1s\n  cacheTTL: 2s\n", &[sim.site("dc1", "test-key", "")]));
+    exp.wait_ready();
+    let pool = |m: &Metrics, state: &str| {
+        m.get("nbu_disk_pool_state", &[("pool_name", "dp_msdp_01"), ("storage_category", "MSDP"), ("state", state)])
+    };
+    let volumes =
+        |m: &Metrics, state: &str| m.get("nbu_disk_pool_volume_count", &[("pool_name", "dp_adv_01"), ("state", state)]);
+    let m = exp.scrape();
+    assert_eq!((pool(&m, "UP"), pool(&m, "DOWN")), (Some(1.0), Some(0.0)));
+    assert_eq!((volumes(&m, "UP"), volumes(&m, "DOWN")), (Some(1.0), Some(1.0)));
+    sim.control("disk_state=dp_msdp_01:DOWN");
+    sim.control("disk_state=dp_adv_01/%2Fdisk1:DOWN");
+    let started = std::time::Instant::now();
+    let m = common::wait_for(Duration::from_secs(10), "the DOWN pool and volume", || {
+        let m = exp.scrape();
+        (pool(&m, "DOWN") == Some(1.0) && volumes(&m, "DOWN") == Some(2.0)).then_some(m)
+    });
+    // One TTL (2 s) plus the collection itself; generous for a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert_eq!(pool(&m, "UP"), Some(0.0));
+    assert_eq!(volumes(&m, "UP"), Some(0.0));
+    let vol = [("pool_name", "dp_adv_01"), ("volume", "/disk1")];
+    assert_eq!(m.get("nbu_disk_volume_up", &vol), Some(0.0));
+    // And back up.
+    sim.control("disk_state=dp_msdp_01:UP");
+    common::wait_for(Duration::from_secs(10), "the pool back UP", || {
+        (pool(&exp.scrape(), "UP") == Some(1.0)).then_some(())
+    });
 }

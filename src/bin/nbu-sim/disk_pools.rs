@@ -1,6 +1,7 @@
 //! `/storage/disk-pools`: the simulated primary's disk pools (MSDP, AdvancedDisk, cloud), one of them DOWN.
 
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 const TIB: i64 = 1 << 40;
 
@@ -74,4 +75,24 @@ pub fn disk_pools(origin: i64, now: i64, extra: usize) -> Vec<Value> {
         ));
     }
     pools
+}
+
+/// Applies the `disk_state` controls: `POOL` sets a pool's `diskPoolState`, `POOL/VOLUME` a volume's `state`.
+pub fn override_states(pools: &mut [Value], states: &BTreeMap<String, String>) {
+    for (what, state) in states {
+        let (pool, volume) = match what.split_once('/') {
+            Some((p, v)) => (p, Some(v)),
+            None => (what.as_str(), None),
+        };
+        for p in pools.iter_mut().filter(|p| p["name"] == pool) {
+            match volume {
+                None => p["diskPoolState"] = json!(state),
+                Some(v) => {
+                    for vol in p["diskVolumes"].as_array_mut().into_iter().flatten().filter(|x| x["name"] == v) {
+                        vol["state"] = json!(state);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -2,8 +2,9 @@
 //!
 //! Serves `/netbackup/ping`, `/netbackup/security/serverinfo`, `/netbackup/admin/jobs` (cursor or offset paging,
 //! OData filter subset), `/netbackup/storage/storage-units` and `/netbackup/storage/disk-pools` the way a real
-//! primary of the chosen release does, with API-key auth and version negotiation. Test hooks under `/_sim/`: `truth` (ground truth), `stats` (request
-//! counts) and `control` (latency, failures, hangs, freeze, RBAC, key rotation).
+//! primary of the chosen release does, with API-key auth and version negotiation. Test hooks under `/_sim/`:
+//! `truth` (ground truth), `stats` (request counts) and `control` (latency, failures, hangs, freeze, RBAC, key
+//! rotation).
 
 mod disk_pools;
 mod odata;
@@ -74,6 +75,8 @@ struct Control {
     garbage: bool,
     frozen_at: Option<i64>,
     no_rbac: bool,
+    /// State overrides of disk pools and volumes (`disk_state=POOL:STATE` or `POOL/VOLUME:STATE`).
+    disk_states: BTreeMap<String, String>,
 }
 
 /// Recent filter results: (filter, clock second, modern dialect, matching plan indices). Several entries, so
@@ -315,6 +318,12 @@ impl Sim {
                         "freeze" if v == "1" => c.frozen_at = Some(c.frozen_at.unwrap_or_else(now_ms)),
                         "freeze" => c.frozen_at = None,
                         "api_key" => *self.api_key.lock() = v.clone(),
+                        "disk_state" => match v.rsplit_once(':') {
+                            Some((what, state)) => {
+                                c.disk_states.insert(what.to_string(), state.to_string());
+                            }
+                            None => return error_reply(400, 8961, "disk_state wants POOL:STATE or POOL/VOLUME:STATE"),
+                        },
                         "reset_stats" => self.stats.lock().clear(),
                         "revoke_tokens" => self.tokens.lock().clear(),
                         _ => return error_reply(400, 8961, &format!("unknown control {k}")),
@@ -478,7 +487,8 @@ impl Sim {
                         })
                     }
                     _ => {
-                        let pools = disk_pools::disk_pools(self.origin, self.now(), self.extra_storage);
+                        let mut pools = disk_pools::disk_pools(self.origin, self.now(), self.extra_storage);
+                        disk_pools::override_states(&mut pools, &c.disk_states);
                         offset_list(version, q, pools, ("diskPool", "/storage/disk-pools"), |p| {
                             Some(format!("{}_{}", p["sType"].as_str()?, p["name"].as_str()?))
                         })

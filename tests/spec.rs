@@ -1,0 +1,180 @@
+//! The models against the vendor OpenAPI specs (in ../shared, not in this repository): for every release whose
+//! spec has the endpoint, an answer built from the spec's own response schema parses, and every field the
+//! exporter reads is found under the name the spec gives it.
+
+use nbu_exporter::netbackup::models::{DiskPoolAttributes, Page, StorageUnitAttributes};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+
+fn spec_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/netbackup/openapi");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: {} does not exist; the spec test needs ../shared beside the checkout", dir.display());
+        None
+    }
+}
+
+/// YAML → JSON, keys as strings (the specs' response codes are YAML integers).
+fn to_json(v: serde_yaml::Value) -> Value {
+    match v {
+        serde_yaml::Value::Null => Value::Null,
+        serde_yaml::Value::Bool(b) => json!(b),
+        serde_yaml::Value::Number(n) => serde_json::to_value(n).unwrap_or(Value::Null),
+        serde_yaml::Value::String(s) => json!(s),
+        serde_yaml::Value::Sequence(s) => Value::Array(s.into_iter().map(to_json).collect()),
+        serde_yaml::Value::Mapping(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let k = match k {
+                        serde_yaml::Value::String(s) => s,
+                        other => serde_yaml::to_string(&other).unwrap().trim().to_string(),
+                    };
+                    (k, to_json(v))
+                })
+                .collect(),
+        ),
+        serde_yaml::Value::Tagged(t) => to_json(t.value),
+    }
+}
+
+/// An instance of `schema` with every property present: the first enum value or a typed placeholder.
+fn instance(spec: &Value, schema: &Value, depth: usize) -> Value {
+    assert!(depth < 20, "schema nesting too deep");
+    if let Some(r) = schema["$ref"].as_str() {
+        let Some(name) = r.strip_prefix("#/components/schemas/") else {
+            return Value::Null; // another file's schema (common.yaml): not needed for the fields we read
+        };
+        return instance(spec, &spec["components"]["schemas"][name], depth + 1);
+    }
+    // Composition: every alternative of a oneOf/anyOf is merged in, so each field the spec can send appears.
+    let parts: Vec<&Value> =
+        ["allOf", "oneOf", "anyOf"].iter().filter_map(|k| schema[*k].as_array()).flatten().collect();
+    if !parts.is_empty() {
+        let mut out = Map::new();
+        let own = Value::Object(
+            schema
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| !k.ends_with("Of"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        );
+        for s in parts.into_iter().chain([&own]) {
+            if let Value::Object(m) = instance(spec, s, depth + 1) {
+                out.extend(m);
+            }
+        }
+        return Value::Object(out);
+    }
+    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    match schema["type"].as_str() {
+        Some("object") | None if schema["properties"].is_object() => Value::Object(
+            schema["properties"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, s)| (k.clone(), instance(spec, s, depth + 1)))
+                .collect(),
+        ),
+        Some("array") => json!([instance(spec, &schema["items"], depth + 1)]),
+        Some("integer") => json!(7),
+        Some("number") => json!(7.5),
+        Some("boolean") => json!(true),
+        Some("string") if schema["format"] == "date-time" => json!("2026-01-01T00:00:00.000Z"),
+        Some("string") => json!("x"),
+        _ => Value::Null,
+    }
+}
+
+/// The spec's example answer of `GET path` in every release that has it, with the release's name.
+fn answers(file: &str, path: &str) -> Vec<(String, String)> {
+    let Some(dir) = spec_dir() else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut releases: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
+    releases.sort();
+    for release in releases {
+        let Ok(text) = std::fs::read_to_string(release.join(file)) else { continue };
+        let spec = to_json(serde_yaml::from_str(&text).unwrap());
+        let ok = &spec["paths"][path]["get"]["responses"]["200"]["content"];
+        let Some((_, media)) = ok.as_object().and_then(|m| m.iter().next()) else { continue };
+        let body = instance(&spec, &media["schema"], 0);
+        let name = release.file_name().unwrap().to_string_lossy().to_string();
+        out.push((name, serde_json::to_string(&body).unwrap()));
+    }
+    out
+}
+
+#[test]
+fn disk_pool_fields_have_the_names_the_specs_give_them() {
+    let answers = answers("storage.yaml", "/storage/disk-pools");
+    if spec_dir().is_some() {
+        assert!(answers.len() >= 3, "disk pools should be in the 10.3-11.0 storage specs: {}", answers.len());
+    }
+    for (release, body) in answers {
+        let page: Page<DiskPoolAttributes> = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{release}: {e}"));
+        let a = page.data.unwrap().remove(0).attributes.unwrap();
+        let read = [
+            ("name", a.name.is_some()),
+            ("sType", a.s_type.is_some()),
+            ("storageCategory", a.storage_category.is_some()),
+            ("diskPoolState", a.disk_pool_state.is_some()),
+            ("rawSizeBytes", a.raw_size_bytes.is_some()),
+            ("usableSizeBytes", a.usable_size_bytes.is_some()),
+            ("availableSpaceBytes", a.available_space_bytes.is_some()),
+            ("usedCapacityBytes", a.used_capacity_bytes.is_some()),
+            ("highWaterMark", a.high_water_mark.is_some()),
+            ("lowWaterMark", a.low_water_mark.is_some()),
+            ("readOnly", a.read_only.is_some()),
+            ("diskVolumes", a.disk_volumes.as_ref().is_some_and(|v| v.len() == 1)),
+        ];
+        for (field, found) in read {
+            assert!(found, "{release}: disk pool attribute {field} not read from {body}");
+        }
+        let v = &a.disk_volumes.unwrap()[0];
+        for (field, found) in [
+            ("name", v.name.is_some()),
+            ("state", v.state.is_some()),
+            ("rawSizeBytes", v.raw_size_bytes.is_some()),
+            ("freeSizeBytes", v.free_size_bytes.is_some()),
+        ] {
+            assert!(found, "{release}: disk volume attribute {field} not read from {body}");
+        }
+    }
+}
+
+#[test]
+fn storage_unit_fields_have_the_names_the_specs_give_them() {
+    let answers = answers("storage.yaml", "/storage/storage-units");
+    if spec_dir().is_some() {
+        assert!(answers.len() >= 3, "storage units should be in the 10.3-11.0 storage specs: {}", answers.len());
+    }
+    for (release, body) in answers {
+        let page: Page<StorageUnitAttributes> =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{release}: {e}"));
+        let a = page.data.unwrap().remove(0).attributes.unwrap();
+        for (field, found) in [
+            ("name", a.name.is_some()),
+            ("storageType", a.storage_type.is_some()),
+            ("storageSubType", a.storage_sub_type.is_some()),
+            ("storageServerType", a.storage_server_type.is_some()),
+            ("storageCategory", a.storage_category.is_some()),
+            ("freeCapacityBytes", a.free_capacity_bytes.is_some()),
+            ("usedCapacityBytes", a.used_capacity_bytes.is_some()),
+            ("totalCapacityBytes", a.total_capacity_bytes.is_some()),
+            ("maxConcurrentJobs", a.max_concurrent_jobs.is_some()),
+            ("maxFragmentSizeMegabytes", a.max_fragment_size_megabytes.is_some()),
+            ("isCloudSTU", a.is_cloud_stu.is_some()),
+            ("wormCapable", a.worm_capable.is_some()),
+            ("useWorm", a.use_worm.is_some()),
+            ("replicationCapable", a.replication_capable.is_some()),
+            ("instantAccessEnabled", a.instant_access_enabled.is_some()),
+        ] {
+            assert!(found, "{release}: storage unit attribute {field} not read from {body}");
+        }
+    }
+}
