@@ -115,11 +115,7 @@ fn serve(cli: &Cli, text: &str, config: config::Config, web: Option<WebConfig>, 
     let overrides =
         Overrides { telemetry_path: cli.telemetry_path.clone(), log_level: cli.log_level, listen: bound.clone() };
     let workers = config.server.workers;
-    let limits = http::Limits {
-        max_connections: config.server.max_connections,
-        timeout: config.server.connection_timeout,
-        read_header_timeout: config.server.read_header_timeout,
-    };
+    let limits = http::Limits::of(&config.server);
     let reloader = Reloader::start(&cli.config_file, text, config, overrides, store.clone(), security.clone())?;
     let cfg = reloader.config();
     let routes = Routes {

@@ -74,6 +74,39 @@ pub struct Limits {
     pub read_header_timeout: std::time::Duration,
 }
 
+impl Limits {
+    pub fn of(server: &crate::config::ServerConfig) -> Limits {
+        Limits {
+            max_connections: server.max_connections,
+            timeout: server.connection_timeout,
+            read_header_timeout: server.read_header_timeout,
+        }
+    }
+}
+
+/// Sets the client-connection limits for connections accepted from now on (at start and on reload), with
+/// `max_connections` clamped to what the open-files limit allows (its soft limit raised to the hard one first).
+pub fn apply_limits(limits: Limits) {
+    let max_connections = match fd_limit::raise_nofile() {
+        Ok(limit) => {
+            if let Some(from) = limit.raised_from {
+                log::info!("open-files limit raised from {from} to {}", limit.soft);
+            }
+            let (n, warning) = fd_limit::clamp_connections(limits.max_connections, &limit);
+            if let Some(w) = warning {
+                log::warn!("{w}");
+            }
+            n
+        }
+        Err(e) => {
+            log::warn!("cannot read the open-files limit ({e}); server.maxConnections is not checked against it");
+            limits.max_connections
+        }
+    };
+    tiny_http::set_connection_limits(max_connections, Some(limits.timeout));
+    tiny_http::set_read_header_timeout(Some(limits.read_header_timeout));
+}
+
 /// The routes plus the basic-auth gate that keeps bcrypt off the workers.
 struct Served {
     routes: Routes,
@@ -100,24 +133,7 @@ impl HttpServer {
         limits: Limits,
         routes: Routes,
     ) -> io::Result<Self> {
-        let max_connections = match fd_limit::raise_nofile() {
-            Ok(limit) => {
-                if let Some(from) = limit.raised_from {
-                    log::info!("open-files limit raised from {from} to {}", limit.soft);
-                }
-                let (n, warning) = fd_limit::clamp_connections(limits.max_connections, &limit);
-                if let Some(w) = warning {
-                    log::warn!("{w}");
-                }
-                n
-            }
-            Err(e) => {
-                log::warn!("cannot read the open-files limit ({e}); server.maxConnections is not checked against it");
-                limits.max_connections
-            }
-        };
-        tiny_http::set_connection_limits(max_connections, Some(limits.timeout));
-        tiny_http::set_read_header_timeout(Some(limits.read_header_timeout));
+        apply_limits(limits);
         let server = match tls {
             Some(cfg) => Server::from_listener_rustls(listener, cfg),
             None => Server::from_listener(listener, None),
