@@ -1,5 +1,4 @@
-//! nbu_exporter patch (see PATCHES.md): the connection registry — the cap, eviction of the oldest idle connection,
-//! the request-head deadline and its reaper thread, the client limits and the accept loop's back-off.
+//! nbu_exporter patch (PATCHES.md): connection registry, cap with eviction, head-deadline reaper, accept back-off.
 
 use crate::connection::Connection;
 use std::collections::BTreeMap;
