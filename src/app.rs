@@ -114,8 +114,8 @@ fn serve(cli: &Cli, text: &str, config: config::Config, web: Option<WebConfig>, 
     let store = Arc::new(Store::new(reload::families_for(&config), ReloadStatus::default()));
     let overrides =
         Overrides { telemetry_path: cli.telemetry_path.clone(), log_level: cli.log_level, listen: bound.clone() };
-    let (workers, max_connections, connection_timeout) =
-        (config.server.workers, config.server.max_connections, config.server.connection_timeout);
+    let workers = config.server.workers;
+    let limits = http::Limits::of(&config.server);
     let reloader = Reloader::start(&cli.config_file, text, config, overrides, store.clone(), security.clone())?;
     let cfg = reloader.config();
     let routes = Routes {
@@ -128,7 +128,7 @@ fn serve(cli: &Cli, text: &str, config: config::Config, web: Option<WebConfig>, 
         security: security.clone(),
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let http = HttpServer::start(listener, tls, workers, max_connections, connection_timeout, routes)
+    let http = HttpServer::start(listener, tls, workers, limits, routes)
         .map_err(|e| format!("cannot start HTTP workers: {e}"))?;
     log::info!(
         "nbu_exporter {} listening on {scheme}://{bound}{}, metrics at {} ({} site(s), job window {}, collection every {}, storage TTL {})",

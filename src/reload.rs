@@ -203,6 +203,11 @@ impl Reloader {
             );
             changes.push("listen address or workers (needs a restart)".to_string());
         }
+        let limits = |s: &crate::config::ServerConfig| (s.max_connections, s.connection_timeout, s.read_header_timeout);
+        if limits(&new.server) != limits(&old.server) {
+            crate::http::apply_limits(crate::http::Limits::of(&new.server));
+            changes.push("client connection limits (for new connections)".to_string());
+        }
         if new.server.telemetry_path != old.server.telemetry_path {
             *self.telemetry_path.write() = new.server.telemetry_path.clone();
             changes.push(format!("metrics path {}", new.server.telemetry_path));

@@ -29,6 +29,7 @@ pub const DEFAULT_WORKERS: usize = 4;
 pub const DEFAULT_CONCURRENCY: usize = 4;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 pub const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_NBU_PORT: u16 = 1556;
 pub const DEFAULT_NBU_URI: &str = "/netbackup";
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -126,6 +127,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// An idle or stalled client connection is closed after this long.
     pub connection_timeout: Duration,
+    /// A new connection's first request head (and each later head, from its first byte) must arrive within this.
+    pub read_header_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -378,5 +381,20 @@ mod tests {
         assert_eq!(l.config.collectors, ["jobs", "disk_pools"]);
         assert_eq!(l.config.server.listen_address(), "0.0.0.0:2112");
         assert_eq!(format!("{:?}", s.api_key), "<redacted>");
+    }
+
+    #[test]
+    fn read_header_timeout_default_value_and_validation() {
+        let site = "nbuservers:\n  - {host: h, apiKey: k}\n";
+        let l = parse(site).unwrap();
+        assert_eq!(l.config.server.read_header_timeout, DEFAULT_READ_HEADER_TIMEOUT);
+        let l = parse(&format!("server: {{readHeaderTimeout: 2s}}\n{site}")).unwrap();
+        assert_eq!(l.config.server.read_header_timeout, Duration::from_secs(2));
+        // The default may exceed a short connectionTimeout; an explicit value may not.
+        assert!(parse(&format!("server: {{connectionTimeout: 1s}}\n{site}")).is_ok());
+        let err = parse(&format!("server: {{readHeaderTimeout: 40s}}\n{site}")).err().unwrap().errors.join("\n");
+        assert!(err.contains("server.readHeaderTimeout: 40s is longer than server.connectionTimeout (30s)"), "{err}");
+        let err = parse(&format!("server: {{readHeaderTimeout: 0s}}\n{site}")).err().unwrap().errors.join("\n");
+        assert!(err.contains("server.readHeaderTimeout") && err.contains("greater than zero"), "{err}");
     }
 }

@@ -77,6 +77,7 @@ impl Parser<'_> {
             "workers",
             "maxConnections",
             "connectionTimeout",
+            "readHeaderTimeout",
         ];
         const IGNORED: &[(&str, &str)] = &[];
         let map = v.and_then(|v| self.mapping(v, "server", KEYS, IGNORED));
@@ -124,6 +125,19 @@ impl Parser<'_> {
         let workers = self.count(map, "workers", p, 1..=64, DEFAULT_WORKERS);
         let max_connections = self.count(map, "maxConnections", p, 8..=65536, DEFAULT_MAX_CONNECTIONS);
         let connection_timeout = self.duration(map, "connectionTimeout", p, DEFAULT_CONNECTION_TIMEOUT);
+        let read_header_timeout = self.duration(map, "readHeaderTimeout", p, DEFAULT_READ_HEADER_TIMEOUT);
+        if map.is_some_and(|m| m.contains_key("readHeaderTimeout")) && read_header_timeout > connection_timeout {
+            self.err(
+                "server.readHeaderTimeout",
+                format_args!(
+                    "{} is longer than server.connectionTimeout ({}): a client could hold a connection that long \
+                     without sending a request; use a few seconds (the default is {})",
+                    duration::format(read_header_timeout),
+                    duration::format(connection_timeout),
+                    duration::format(DEFAULT_READ_HEADER_TIMEOUT)
+                ),
+            );
+        }
         ServerConfig {
             host,
             port,
@@ -136,6 +150,7 @@ impl Parser<'_> {
             workers,
             max_connections,
             connection_timeout,
+            read_header_timeout,
         }
     }
 

@@ -473,3 +473,59 @@ pub fn expected(truth: &Value, window_ms: i64, since_ms: i64) -> Expected {
     }
     e
 }
+
+/// Raises this test process's soft open-files limit to its hard limit (a flood test opens thousands of sockets).
+pub fn raise_own_nofile() -> libc::rlim_t {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit on a valid, owned rlimit struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
+    lim.rlim_cur
+}
+
+impl Exporter {
+    /// Like `start_with`, with the exporter's RLIMIT_NOFILE (soft and hard, as `ulimit -n`) set to `nofile`.
+    pub fn start_limited(config_yaml: &str, args: &[&str], nofile: u64) -> Exporter {
+        use std::os::unix::process::CommandExt;
+        let dir = scratch_dir();
+        let path = dir.join("config.yaml");
+        std::fs::write(&path, config_yaml).expect("write config");
+        let mut cmd = Command::new(exporter_bin());
+        cmd.arg("--config.file").arg(&path).args(["--web.listen-address", "127.0.0.1:0", "--log.level", "debug"]);
+        cmd.args(args);
+        // SAFETY: only setrlimit (async-signal-safe) runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit { rlim_cur: nofile as libc::rlim_t, rlim_max: nofile as libc::rlim_t };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn nbu_exporter");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        capture(child.stderr.take().expect("stderr"), logs.clone());
+        let l2 = logs.clone();
+        let addr = wait_for(Duration::from_secs(10), "the exporter to listen", || {
+            if let Ok(Some(status)) = child.try_wait() {
+                std::thread::sleep(Duration::from_millis(200));
+                panic!("nbu_exporter exited with {status}:\n{}", l2.lock().unwrap().join("\n"));
+            }
+            let logs = l2.lock().unwrap();
+            logs.iter()
+                .find_map(|l| l.split("listening on ").nth(1).and_then(|r| r.split([',', ' ']).next()))
+                .map(|a| a.trim_start_matches("http://").trim_start_matches("https://").to_string())
+        });
+        let secrets = secrets_of(config_yaml, &[]);
+        Exporter { child, addr, logs, dir, secrets }
+    }
+
+    /// The exit status if the process has ended.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}

@@ -32,6 +32,10 @@ pub struct ClientConnection {
     // set to true if we know that the previous request is the last one
     no_more_requests: bool,
 
+    // nbu_exporter patch: this connection in the registry (idle/head deadline), and whether a request was read.
+    slot: crate::nbu::Slot,
+    served: bool,
+
     // true if the connection goes through SSL
     secure: bool,
 }
@@ -44,7 +48,7 @@ enum ReadError {
     /// the client sent an unrecognized `Expect` header
     ExpectationFailed(HTTPVersion),
     ReadIoError(IoError),
-    /// nbu_exporter patch: request line and headers larger than `crate::nbu_max_header_bytes()`.
+    /// nbu_exporter patch: request line and headers larger than `crate::nbu::max_header_bytes()`.
     HeaderTooLarge,
 }
 
@@ -56,9 +60,10 @@ struct HeadBudget {
 
 impl ClientConnection {
     /// Creates a new `ClientConnection` that takes ownership of the `TcpStream`.
-    pub fn new(
+    pub(crate) fn new(
         write_socket: RefinedTcpStream,
         mut read_socket: RefinedTcpStream,
+        slot: crate::nbu::Slot,
     ) -> ClientConnection {
         let remote_addr = read_socket.peer_addr();
         let secure = read_socket.secure();
@@ -73,6 +78,8 @@ impl ClientConnection {
             next_header_source: first_header,
             no_more_requests: false,
             secure,
+            slot,
+            served: false,
         }
     }
 
@@ -137,7 +144,11 @@ impl ClientConnection {
 
     /// nbu_exporter patch: reads the request line; the head's deadline starts at its first byte.
     fn read_next_line_first(&mut self, budget: &mut HeadBudget) -> Result<AsciiString, ReadError> {
-        // Wait for the first byte under the socket's own timeout only.
+        // Wait for the first byte under the socket's own timeout only (and, for a new connection, the head
+        // deadline the reaper enforces from the accept on).
+        if self.served {
+            self.slot.waiting();
+        }
         let ready = self
             .next_header_source
             .by_ref()
@@ -152,7 +163,10 @@ impl ClientConnection {
                 )))
             }
         };
-        budget.deadline = crate::nbu_io_timeout().map(|t| std::time::Instant::now() + t);
+        if self.served {
+            self.slot.head_started();
+        }
+        budget.deadline = crate::nbu::head_timeout().map(|t| std::time::Instant::now() + t);
         budget.bytes_left = budget.bytes_left.saturating_sub(1);
         self.read_line_from(budget, vec![first])
     }
@@ -163,7 +177,7 @@ impl ClientConnection {
         let (method, path, version, headers) = {
             // reading the request line
             let mut budget = HeadBudget {
-                bytes_left: crate::nbu_max_header_bytes(),
+                bytes_left: crate::nbu::max_header_bytes(),
                 deadline: None,
             };
             let (method, path, version) = {
@@ -197,6 +211,9 @@ impl ClientConnection {
 
             (method, path, version, headers)
         };
+        // nbu_exporter patch: the head is complete; the request is being served.
+        self.served = true;
+        self.slot.busy();
 
         // building the writer for the request
         let writer = self.sink.next().unwrap();
@@ -212,7 +229,8 @@ impl ClientConnection {
             path,
             version.clone(),
             headers,
-            *self.remote_addr.as_ref().unwrap(),
+            // nbu_exporter patch: peer_addr fails for a client that already reset: no address, no panic.
+            self.remote_addr.as_ref().ok().copied().flatten(),
             data_source,
             writer,
         )

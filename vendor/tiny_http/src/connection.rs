@@ -5,6 +5,7 @@ use std::os::unix::net as unix_net;
 use std::{
     net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs},
     path::PathBuf,
+    sync::Arc,
 };
 
 /// Unified listener. Either a [`TcpListener`] or [`std::os::unix::net::UnixListener`]
@@ -45,35 +46,38 @@ impl From<unix_net::UnixListener> for Listener {
 }
 
 /// Unified connection. Either a [`TcpStream`] or [`std::os::unix::net::UnixStream`].
-#[derive(Debug)]
+///
+/// nbu_exporter patch: the socket is shared (`Arc`), so a clone is the same file descriptor; upstream
+/// `try_clone()`d it (a second fd per connection, and a panic at EMFILE).
+#[derive(Debug, Clone)]
 pub(crate) enum Connection {
-    Tcp(TcpStream),
+    Tcp(Arc<TcpStream>),
     #[cfg(unix)]
-    Unix(unix_net::UnixStream),
+    Unix(Arc<unix_net::UnixStream>),
 }
 impl std::io::Read for Connection {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
-            Self::Tcp(s) => s.read(buf),
+            Self::Tcp(s) => (&**s).read(buf),
             #[cfg(unix)]
-            Self::Unix(s) => s.read(buf),
+            Self::Unix(s) => (&**s).read(buf),
         }
     }
 }
 impl std::io::Write for Connection {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
-            Self::Tcp(s) => s.write(buf),
+            Self::Tcp(s) => (&**s).write(buf),
             #[cfg(unix)]
-            Self::Unix(s) => s.write(buf),
+            Self::Unix(s) => (&**s).write(buf),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
-            Self::Tcp(s) => s.flush(),
+            Self::Tcp(s) => (&**s).flush(),
             #[cfg(unix)]
-            Self::Unix(s) => s.flush(),
+            Self::Unix(s) => (&**s).flush(),
         }
     }
 }
@@ -95,23 +99,16 @@ impl Connection {
         }
     }
 
-    pub(crate) fn try_clone(&self) -> std::io::Result<Self> {
-        match self {
-            Self::Tcp(s) => s.try_clone().map(Self::from),
-            #[cfg(unix)]
-            Self::Unix(s) => s.try_clone().map(Self::from),
-        }
-    }
 }
 impl From<TcpStream> for Connection {
     fn from(s: TcpStream) -> Self {
-        Self::Tcp(s)
+        Self::Tcp(Arc::new(s))
     }
 }
 #[cfg(unix)]
 impl From<unix_net::UnixStream> for Connection {
     fn from(s: unix_net::UnixStream) -> Self {
-        Self::Unix(s)
+        Self::Unix(Arc::new(s))
     }
 }
 

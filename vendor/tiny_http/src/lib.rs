@@ -124,46 +124,12 @@ mod ssl;
 mod test;
 mod util;
 
-// ---- nbu_exporter patch (see PATCHES.md): bounded client connections ----------------------------------------
-static NBU_MAX_CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(usize::MAX);
-static NBU_IO_TIMEOUT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-static NBU_ACTIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-static NBU_MAX_HEADER_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(16 * 1024);
-
-/// nbu_exporter patch: the largest request head (request line and headers) accepted; larger gets 431.
-pub fn set_max_header_bytes(bytes: usize) {
-    NBU_MAX_HEADER_BYTES.store(bytes.max(64), Relaxed);
-}
-
-pub(crate) fn nbu_max_header_bytes() -> usize {
-    NBU_MAX_HEADER_BYTES.load(Relaxed)
-}
-
-pub(crate) fn nbu_io_timeout() -> Option<Duration> {
-    let ms = NBU_IO_TIMEOUT_MS.load(Relaxed);
-    (ms > 0).then(|| Duration::from_millis(ms))
-}
-
-/// nbu_exporter patch: for connections accepted from now on, close new connections beyond `max_connections`
-/// at once, and give every accepted TCP socket read and write timeouts of `io_timeout` (an idle or stalled client
-/// then loses its connection, and its thread, after that long).
-pub fn set_connection_limits(max_connections: usize, io_timeout: Option<Duration>) {
-    NBU_MAX_CONNECTIONS.store(max_connections.max(1), Relaxed);
-    NBU_IO_TIMEOUT_MS.store(io_timeout.map_or(0, |d| d.as_millis().max(1) as u64), Relaxed);
-}
-
-/// nbu_exporter patch: connections currently open.
-pub fn active_connections() -> usize {
-    NBU_ACTIVE.load(Relaxed)
-}
-
-struct NbuActiveGuard;
-impl Drop for NbuActiveGuard {
-    fn drop(&mut self) {
-        NBU_ACTIVE.fetch_sub(1, Relaxed);
-    }
-}
-// ---- end of patch ------------------------------------------------------------------------------------------
+// nbu_exporter patch (see PATCHES.md): bounded client connections, in `nbu.rs`.
+mod nbu;
+pub use nbu::{
+    active_connections, connection_stats, set_connection_limits, set_max_header_bytes,
+    set_read_header_timeout,
+};
 
 /// The main class of this library.
 ///
@@ -323,81 +289,79 @@ impl Server {
 
         let inside_close_trigger = close_trigger.clone();
         let inside_messages = messages.clone();
-        thread::spawn(move || {
+        // nbu_exporter patch: a spawn failure is an error for the caller, not a panic.
+        thread::Builder::new().name("http-accept".into()).spawn(move || {
             // a tasks pool is used to dispatch the connections into threads
             let tasks_pool = util::TaskPool::new();
+            let mut backoff = nbu::Backoff::new();
 
             log::debug!("Running accept thread");
             while !inside_close_trigger.load(Relaxed) {
-                let new_client = match server.accept() {
+                // nbu_exporter patch: an accept error (EMFILE, ENFILE, ENOBUFS, ...) never ends this loop:
+                // log, back off, retry. Upstream exited, leaving the port dead while the process lived on.
+                let sock = match server.accept() {
                     Ok((sock, _)) => {
-                        // nbu_exporter patch: connection cap and socket timeouts.
-                        if NBU_ACTIVE.load(Relaxed) >= NBU_MAX_CONNECTIONS.load(Relaxed) {
-                            drop(sock);
-                            continue;
+                        backoff.success();
+                        sock
+                    }
+                    Err(e) => {
+                        if inside_close_trigger.load(Relaxed) {
+                            break;
                         }
-                        if let Connection::Tcp(ref tcp) = sock {
-                            let ms = NBU_IO_TIMEOUT_MS.load(Relaxed);
-                            let timeout = (ms > 0).then(|| Duration::from_millis(ms));
-                            let _ = tcp.set_read_timeout(timeout);
-                            let _ = tcp.set_write_timeout(timeout);
-                        }
-                        use util::RefinedTcpStream;
-                        let (read_closable, write_closable) = match ssl {
-                            None => RefinedTcpStream::new(sock),
-                            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                            Some(ref ssl) => {
-                                // trying to apply SSL over the connection
-                                // if an error occurs, we just close the socket and resume listening
-                                let sock = match ssl.accept(sock) {
-                                    Ok(s) => s,
-                                    Err(_) => continue,
-                                };
-
-                                RefinedTcpStream::new(sock)
-                            }
-                            #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                            Some(ref _ssl) => unreachable!(),
+                        backoff.failed(&e);
+                        continue;
+                    }
+                };
+                // nbu_exporter patch: the cap (evicting the oldest idle connection), socket timeouts, and
+                // registration for the head deadline.
+                if !nbu::admit() {
+                    drop(sock);
+                    continue;
+                }
+                if let Connection::Tcp(ref tcp) = sock {
+                    let timeout = nbu::io_timeout();
+                    let _ = tcp.set_read_timeout(timeout);
+                    let _ = tcp.set_write_timeout(timeout);
+                }
+                let slot = nbu::register(&sock);
+                use util::RefinedTcpStream;
+                let (read_closable, write_closable) = match ssl {
+                    None => RefinedTcpStream::new(sock),
+                    #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+                    Some(ref ssl) => {
+                        // trying to apply SSL over the connection
+                        // if an error occurs, we just close the socket and resume listening
+                        let sock = match ssl.accept(sock) {
+                            Ok(s) => s,
+                            Err(_) => continue,
                         };
 
-                        Ok(ClientConnection::new(write_closable, read_closable))
+                        RefinedTcpStream::new(sock)
                     }
-                    Err(e) => Err(e),
+                    #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
+                    Some(ref _ssl) => continue,
                 };
+                let client = ClientConnection::new(write_closable, read_closable, slot);
 
-                match new_client {
-                    Ok(client) => {
-                        let messages = inside_messages.clone();
-                        let mut client = Some(client);
-                        NBU_ACTIVE.fetch_add(1, Relaxed); // nbu_exporter patch
-                        tasks_pool.spawn(Box::new(move || {
-                            let _active = NbuActiveGuard; // nbu_exporter patch
-                            if let Some(client) = client.take() {
-                                // Synchronization is needed for HTTPS requests to avoid a deadlock
-                                if client.secure() {
-                                    let (sender, receiver) = mpsc::channel();
-                                    for rq in client {
-                                        messages.push(rq.with_notify_sender(sender.clone()).into());
-                                        receiver.recv().unwrap();
-                                    }
-                                } else {
-                                    for rq in client {
-                                        messages.push(rq.into());
-                                    }
-                                }
+                let messages = inside_messages.clone();
+                let mut client = Some(client);
+                tasks_pool.spawn(Box::new(move || {
+                    if let Some(client) = client.take() {
+                        // nbu_exporter patch: for HTTP too (not only HTTPS), the next request is read only once
+                        // this one is answered, so a connection counts as idle (evictable) only between
+                        // requests, never while its response is being written.
+                        let (sender, receiver) = mpsc::channel();
+                        for rq in client {
+                            messages.push(rq.with_notify_sender(sender.clone()).into());
+                            if receiver.recv().is_err() {
+                                break;
                             }
-                        }));
+                        }
                     }
-
-                    Err(e) => {
-                        log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
-                    }
-                }
+                }));
             }
             log::debug!("Terminating accept thread");
-        });
+        })?;
 
         // result
         Ok(Server {
@@ -478,8 +442,11 @@ impl Drop for Server {
             #[cfg(unix)]
             ListenAddr::Unix(addr) => {
                 // TODO: use connect_addr when its stabilized.
-                let path = addr.as_pathname().unwrap();
-                std::os::unix::net::UnixStream::connect(path).map(Connection::from)
+                // nbu_exporter patch: no unwrap
+                match addr.as_pathname() {
+                    Some(path) => std::os::unix::net::UnixStream::connect(path).map(Connection::from),
+                    None => Err(IoError::new(IoErrorKind::Other, "unnamed unix socket")),
+                }
             }
         };
         if let Ok(stream) = maybe_stream {

@@ -15,16 +15,14 @@ pub(crate) struct RustlsStream(
 impl RustlsStream {
     pub(crate) fn peer_addr(&mut self) -> std::io::Result<Option<SocketAddr>> {
         self.0
-            .lock()
-            .expect("Failed to lock SSL stream mutex")
+            .lock().unwrap_or_else(std::sync::PoisonError::into_inner)
             .sock
             .peer_addr()
     }
 
     pub(crate) fn shutdown(&mut self, how: Shutdown) -> std::io::Result<()> {
         self.0
-            .lock()
-            .expect("Failed to lock SSL stream mutex")
+            .lock().unwrap_or_else(std::sync::PoisonError::into_inner)
             .sock
             .shutdown(how)
     }
@@ -39,8 +37,7 @@ impl Clone for RustlsStream {
 impl Read for RustlsStream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.0
-            .lock()
-            .expect("Failed to lock SSL stream mutex")
+            .lock().unwrap_or_else(std::sync::PoisonError::into_inner)
             .read(buf)
     }
 }
@@ -48,15 +45,13 @@ impl Read for RustlsStream {
 impl Write for RustlsStream {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0
-            .lock()
-            .expect("Failed to lock SSL stream mutex")
+            .lock().unwrap_or_else(std::sync::PoisonError::into_inner)
             .write(buf)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.0
-            .lock()
-            .expect("Failed to lock SSL stream mutex")
+            .lock().unwrap_or_else(std::sync::PoisonError::into_inner)
             .flush()
     }
 }

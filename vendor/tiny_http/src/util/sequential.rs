@@ -114,8 +114,14 @@ impl<R: Read + Send> Read for SequentialReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
         let mut reader = match self.inner {
             SequentialReaderInner::MyTurn(ref mut reader) => return reader.read(buf),
-            SequentialReaderInner::Waiting(ref mut recv) => recv.recv().unwrap(),
-            SequentialReaderInner::Empty => unreachable!(),
+            // nbu_exporter patch: an error instead of a panic if the previous reader vanished.
+            SequentialReaderInner::Waiting(ref mut recv) => match recv.recv() {
+                Ok(r) => r,
+                Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "previous reader gone")),
+            },
+            SequentialReaderInner::Empty => {
+                return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "reader already released"))
+            }
         };
 
         let result = reader.read(buf);
@@ -127,20 +133,22 @@ impl<R: Read + Send> Read for SequentialReader<R> {
 impl<W: Write + Send> Write for SequentialWriter<W> {
     fn write(&mut self, buf: &[u8]) -> IoResult<usize> {
         if let Some(v) = self.trigger.as_mut() {
-            v.recv().unwrap()
+            // nbu_exporter patch: the previous writer is dropped either way; a closed channel means it is done.
+            let _ = v.recv();
         }
         self.trigger = None;
 
-        self.writer.lock().unwrap().write(buf)
+        self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).write(buf)
     }
 
     fn flush(&mut self) -> IoResult<()> {
         if let Some(v) = self.trigger.as_mut() {
-            v.recv().unwrap()
+            // nbu_exporter patch: the previous writer is dropped either way; a closed channel means it is done.
+            let _ = v.recv();
         }
         self.trigger = None;
 
-        self.writer.lock().unwrap().flush()
+        self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).flush()
     }
 }
 
@@ -156,8 +164,9 @@ where
                 self.next.send(reader).ok();
             }
             SequentialReaderInner::Waiting(recv) => {
-                let reader = recv.recv().unwrap();
-                self.next.send(reader).ok();
+                if let Ok(reader) = recv.recv() {
+                    self.next.send(reader).ok();
+                }
             }
             SequentialReaderInner::Empty => (),
         }

@@ -58,7 +58,7 @@ impl TaskPool {
         };
 
         for _ in 0..MIN_THREADS {
-            pool.add_thread(None)
+            let _ = pool.add_thread(None);
         }
 
         pool
@@ -67,23 +67,28 @@ impl TaskPool {
     /// Executes a function in a thread.
     /// If no thread is available, spawns a new one.
     pub fn spawn(&self, code: Box<dyn FnMut() + Send>) {
-        let mut queue = self.sharing.todo.lock().unwrap();
+        let mut queue = self.sharing.todo.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
 
         // nbu_exporter patch: a woken thread stays counted as waiting until it takes the lock, and takes one task;
         // upstream compared with 0, so a second task queued in that window waited for a thread that never came
         // (a new keep-alive connection then got no answer until another connection closed).
         if self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len() {
-            self.add_thread(Some(code));
+            // nbu_exporter patch: no thread (TasksMax, ulimit -u, memory): the task is dropped, which closes
+            // its connection, instead of panicking the accept thread.
+            if let Err(e) = self.add_thread(Some(code)) {
+                log::warn!("cannot start a connection thread ({}); closing the connection", e);
+            }
         } else {
             queue.push_back(code);
             self.sharing.condvar.notify_one();
         }
     }
 
-    fn add_thread(&self, initial_fn: Option<Box<dyn FnMut() + Send>>) {
+    fn add_thread(&self, initial_fn: Option<Box<dyn FnMut() + Send>>) -> std::io::Result<()> {
         let sharing = self.sharing.clone();
 
-        thread::spawn(move || {
+        // nbu_exporter patch: Builder::spawn reports failure instead of panicking.
+        thread::Builder::new().name("http-conn".into()).spawn(move || {
             let sharing = sharing;
             let _active_guard = Registration::new(&sharing.active_tasks);
 
@@ -93,7 +98,7 @@ impl TaskPool {
 
             loop {
                 let mut task: Box<dyn FnMut() + Send> = {
-                    let mut todo = sharing.todo.lock().unwrap();
+                    let mut todo = sharing.todo.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
 
                     let task;
                     loop {
@@ -105,13 +110,13 @@ impl TaskPool {
 
                         let received =
                             if sharing.active_tasks.load(Ordering::Acquire) <= MIN_THREADS {
-                                todo = sharing.condvar.wait(todo).unwrap();
+                                todo = sharing.condvar.wait(todo).unwrap_or_else(std::sync::PoisonError::into_inner);
                                 true
                             } else {
                                 let (new_lock, waitres) = sharing
                                     .condvar
                                     .wait_timeout(todo, Duration::from_millis(5000))
-                                    .unwrap();
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                                 todo = new_lock;
                                 !waitres.timed_out()
                             };
@@ -126,7 +131,8 @@ impl TaskPool {
 
                 task();
             }
-        });
+        })?;
+        Ok(())
     }
 }
 

@@ -1,12 +1,16 @@
-//! HTTP front end: a tiny_http listener served by a fixed pool of worker threads. Handlers only read the snapshot.
+//! HTTP front end: the tiny_http listener, its worker threads and the routes; handlers only read the snapshot.
+
+mod auth_gate;
+pub mod fd_limit;
 
 use crate::health::Health;
 use crate::reload::{Reloader, Trigger};
 use crate::snapshot::{Snapshot, Store};
-use crate::web_config::WebSecurity;
+use crate::web_config::{Check, Credentials, WebSecurity};
+use auth_gate::{Pool, Throttle};
 use parking_lot::RwLock;
 use std::io::{self, Read};
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -58,31 +62,92 @@ pub struct Routes {
 /// Concurrent `/health` requests allowed to wait for the shared check.
 pub const MAX_HEALTH_WAITERS: usize = 256;
 
+/// Client-connection limits (patched tiny_http, see vendor/tiny_http/PATCHES.md and docs/limits.md).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `server.maxConnections`, before the clamp to the open-files limit.
+    pub max_connections: usize,
+    /// `server.connectionTimeout`: socket read/write timeout (idle keep-alive, stalled clients).
+    pub timeout: std::time::Duration,
+    /// `server.readHeaderTimeout`: a new connection's first request head, and each later head from its first
+    /// byte, must arrive within this.
+    pub read_header_timeout: std::time::Duration,
+}
+
+impl Limits {
+    pub fn of(server: &crate::config::ServerConfig) -> Limits {
+        Limits {
+            max_connections: server.max_connections,
+            timeout: server.connection_timeout,
+            read_header_timeout: server.read_header_timeout,
+        }
+    }
+}
+
+/// Sets the client-connection limits for connections accepted from now on (at start and on reload), with
+/// `max_connections` clamped to what the open-files limit allows (its soft limit raised to the hard one first).
+pub fn apply_limits(limits: Limits) {
+    let max_connections = match fd_limit::raise_nofile() {
+        Ok(limit) => {
+            if let Some(from) = limit.raised_from {
+                log::info!("open-files limit raised from {from} to {}", limit.soft);
+            }
+            let (n, warning) = fd_limit::clamp_connections(limits.max_connections, &limit);
+            if let Some(w) = warning {
+                log::warn!("{w}");
+            }
+            n
+        }
+        Err(e) => {
+            log::warn!("cannot read the open-files limit ({e}); server.maxConnections is not checked against it");
+            limits.max_connections
+        }
+    };
+    tiny_http::set_connection_limits(max_connections, Some(limits.timeout));
+    tiny_http::set_read_header_timeout(Some(limits.read_header_timeout));
+}
+
+/// The routes plus the basic-auth gate that keeps bcrypt off the workers.
+struct Served {
+    routes: Routes,
+    bcrypt: Pool<Pending>,
+    throttle: Throttle,
+}
+
+/// A request whose credentials wait for bcrypt.
+struct Pending {
+    served: Arc<Served>,
+    rq: Extra,
+    path: String,
+    credentials: Credentials,
+    ip: Option<IpAddr>,
+}
+
 impl HttpServer {
-    /// Serves `listener` with `workers` threads. Client connections are bounded (patched tiny_http, see
-    /// vendor/tiny_http/PATCHES.md): at most `max_connections` open, each closed after `timeout` without progress.
+    /// Serves `listener` with `workers` threads, client connections bounded by `limits`; `max_connections` is
+    /// clamped to what the open-files limit allows (raised to its hard limit first), with a warning.
     pub fn start(
         listener: TcpListener,
         tls: Option<Arc<rustls::ServerConfig>>,
         workers: usize,
-        max_connections: usize,
-        timeout: std::time::Duration,
+        limits: Limits,
         routes: Routes,
     ) -> io::Result<Self> {
-        tiny_http::set_connection_limits(max_connections, Some(timeout));
+        apply_limits(limits);
         let server = match tls {
             Some(cfg) => Server::from_listener_rustls(listener, cfg),
             None => Server::from_listener(listener, None),
         };
         let server = Arc::new(server.map_err(io::Error::other)?);
         let stopping = Arc::new(AtomicBool::new(false));
-        let routes = Arc::new(routes);
+        let bcrypt = Pool::start(auth_gate::bcrypt_threads(), |p: Pending| p.served.clone().finish(p))?;
+        let served = Arc::new(Served { routes, bcrypt, throttle: Throttle::default() });
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
-            let (server, stopping, routes) = (server.clone(), stopping.clone(), routes.clone());
+            let (server, stopping, served) = (server.clone(), stopping.clone(), served.clone());
             handles.push(std::thread::Builder::new().name(format!("http-{i}")).spawn(move || loop {
                 match server.recv() {
-                    Ok(rq) => routes.handle(rq),
+                    Ok(rq) => served.handle(rq),
                     Err(_) if stopping.load(Ordering::SeqCst) => break,
                     Err(e) => log::debug!("http: {e}"),
                 }
@@ -155,16 +220,64 @@ fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-impl Routes {
-    fn handle(&self, rq: Request) {
+fn unauthorized() -> Response<io::Cursor<Vec<u8>>> {
+    text(401, "Unauthorized\n".into())
+        .with_header(header("WWW-Authenticate", "Basic realm=\"nbu_exporter\", charset=\"UTF-8\""))
+}
+
+fn too_many(retry_after: u64, why: &str) -> Response<io::Cursor<Vec<u8>>> {
+    let response = text(429, format!("Too Many Requests: {why}; retry in {retry_after} s\n"));
+    match Header::from_bytes("Retry-After", retry_after.to_string()) {
+        Ok(h) => response.with_header(h),
+        Err(()) => response,
+    }
+}
+
+impl Served {
+    /// On a request worker: cached or no credentials are decided at once; others go to the bcrypt pool, or get
+    /// 429 when their client IP failed too often or the pool's queue is full. A worker never runs bcrypt.
+    fn handle(self: &Arc<Self>, rq: Request) {
         let path = rq.url().split('?').next().unwrap_or("").to_string();
-        let rq = Extra { rq, headers: self.security.headers() };
-        let result = if !self.security.authorized(rq.header("Authorization")) {
-            rq.respond(
-                text(401, "Unauthorized\n".into())
-                    .with_header(header("WWW-Authenticate", "Basic realm=\"nbu_exporter\", charset=\"UTF-8\"")),
-            )
-        } else if path == "/-/reload" {
+        let rq = Extra { rq, headers: self.routes.security.headers() };
+        let result = match self.routes.security.check(rq.header("Authorization")) {
+            Check::Allowed => return self.routes.route(rq, &path),
+            Check::Denied => rq.respond(unauthorized()),
+            Check::Verify(credentials) => {
+                let ip = rq.rq.remote_addr().map(|a| a.ip());
+                if let Some(secs) = ip.and_then(|ip| self.throttle.retry_after(ip)) {
+                    rq.respond(too_many(secs, "too many failed logins from this address"))
+                } else {
+                    let pending = Pending { served: self.clone(), rq, path: path.clone(), credentials, ip };
+                    match self.bcrypt.submit(pending) {
+                        Ok(()) => return,
+                        Err(p) => p.rq.respond(too_many(1, "too many logins being checked")),
+                    }
+                }
+            }
+        };
+        if let Err(e) = result {
+            log::debug!("http: writing response for {path} failed: {e}");
+        }
+    }
+
+    /// On a bcrypt thread: verifies, then serves the request or answers 401 (and counts the failure).
+    fn finish(&self, p: Pending) {
+        if p.credentials.verify() {
+            return self.routes.route(p.rq, &p.path);
+        }
+        if let Some(ip) = p.ip {
+            self.throttle.failed(ip);
+        }
+        if let Err(e) = p.rq.respond(unauthorized()) {
+            log::debug!("http: writing response for {} failed: {e}", p.path);
+        }
+    }
+}
+
+impl Routes {
+    /// An authorized request.
+    fn route(&self, rq: Extra, path: &str) {
+        let result = if path == "/-/reload" {
             match (rq.method(), self.lifecycle) {
                 (Method::Post | Method::Put, true) => match self.reloader.reload(Trigger::Http) {
                     Ok(()) => rq.respond(text(200, "configuration reloaded\n".into())),
@@ -178,7 +291,7 @@ impl Routes {
         } else if !matches!(rq.method(), Method::Get | Method::Head) {
             rq.respond(text(405, "only GET and HEAD are supported\n".into()).with_header(header("Allow", "GET, HEAD")))
         } else {
-            self.get(rq, &path)
+            self.get(rq, path)
         };
         if let Err(e) = result {
             log::debug!("http: writing response for {path} failed: {e}");

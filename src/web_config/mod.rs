@@ -1,15 +1,17 @@
-//! `--web.config.file` (Prometheus exporter-toolkit format): TLS for the exporter's own endpoint, basic auth with
-//! bcrypt hashes, extra response headers. Parsed and validated as a whole, then swapped in on reload.
+//! `--web.config.file` (exporter-toolkit format): parsing, validation, TLS settings and their swap on reload.
 
-use base64::Engine;
-use parking_lot::{Mutex, RwLock};
+mod basic_auth;
+
+use basic_auth::Users;
+pub use basic_auth::{Check, Credentials};
+use parking_lot::RwLock;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,10 +23,6 @@ const ALLOWED_HEADERS: [&str; 5] = [
     "X-XSS-Protection",
     "Content-Security-Policy",
 ];
-
-/// Verified against when the user is unknown, so a wrong user name costs the same time as a wrong password.
-/// (bcrypt of a random string, cost 10.)
-const DUMMY_HASH: &str = "$2b$10$Jd/VIRhZ7tE8wD1Yyq7C5.lYzJ4gT2mB5P8sX2E0Y6cYbD0n7g1Ie";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -319,13 +317,6 @@ impl ResolvesServerCert for Resolver {
     }
 }
 
-struct Users {
-    hashes: BTreeMap<String, String>,
-    /// Passwords that verified, per user: bcrypt costs tens of milliseconds, far too much for every scrape.
-    /// Emptied whenever the users change.
-    verified: Mutex<HashMap<String, Vec<u8>>>,
-}
-
 /// The live web settings the HTTP workers consult; `reload` swaps them.
 pub struct WebSecurity {
     path: Option<PathBuf>,
@@ -349,7 +340,7 @@ impl WebSecurity {
     pub fn none() -> WebSecurity {
         WebSecurity {
             path: None,
-            users: RwLock::new(Arc::new(Users { hashes: BTreeMap::new(), verified: Mutex::default() })),
+            users: RwLock::new(Arc::new(Users::new(BTreeMap::new()))),
             headers: RwLock::default(),
             resolver: None,
             client_auth: ClientAuth::None,
@@ -370,7 +361,7 @@ impl WebSecurity {
         };
         WebSecurity {
             path: Some(path.to_path_buf()),
-            users: RwLock::new(Arc::new(Users { hashes: config.users.clone(), verified: Mutex::default() })),
+            users: RwLock::new(Arc::new(Users::new(config.users.clone()))),
             headers: RwLock::new(Arc::new(header_list(&config.headers))),
             resolver,
             client_auth,
@@ -442,9 +433,10 @@ impl WebSecurity {
             }
             *current = t.key.clone();
         }
-        if self.users.read().hashes != new.users {
+        if *self.users.read().hashes() != new.users {
             changes.push("basic_auth_users".to_string());
-            *self.users.write() = Arc::new(Users { hashes: new.users, verified: Mutex::default() });
+            let users = Arc::new(Users::new(new.users)); // one bcrypt (the dummy hash): not under the lock
+            *self.users.write() = users;
         }
         let headers = header_list(&new.headers);
         if self.headers.read().len() != headers.len()
@@ -456,78 +448,15 @@ impl WebSecurity {
         changes
     }
 
-    pub fn auth_required(&self) -> bool {
-        !self.users.read().hashes.is_empty()
-    }
-
     pub fn headers(&self) -> Arc<Vec<tiny_http::Header>> {
         self.headers.read().clone()
     }
-
-    /// Checks an `Authorization` header value against `basic_auth_users`. True when no users are configured.
-    pub fn authorized(&self, authorization: Option<&str>) -> bool {
-        let users = self.users.read().clone();
-        if users.hashes.is_empty() {
-            return true;
-        }
-        let Some((user, password)) = authorization.and_then(parse_basic) else { return false };
-        let known = users.hashes.get(&user);
-        if let Some(cached) = users.verified.lock().get(&user) {
-            if known.is_some() && constant_time_eq(cached, password.as_bytes()) {
-                return true;
-            }
-        }
-        // bcrypt's own comparison is constant-time; an unknown user costs the same as a wrong password.
-        let ok = bcrypt::verify(password.as_bytes(), known.map_or(DUMMY_HASH, String::as_str)).unwrap_or(false);
-        if ok && known.is_some() {
-            users.verified.lock().insert(user, password.into_bytes());
-            return true;
-        }
-        false
-    }
-}
-
-/// `Basic base64(user:password)` → (user, password).
-fn parse_basic(value: &str) -> Option<(String, String)> {
-    let (scheme, rest) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
-}
-
-/// Compares without an early exit, so the time taken does not tell how many leading bytes matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn basic_header_parsing_and_comparison() {
-        assert_eq!(parse_basic("Basic dXNlcjpwYXNzOndvcmQ="), Some(("user".into(), "pass:word".into())));
-        assert_eq!(parse_basic("basic   dXNlcjpw"), Some(("user".into(), "p".into())));
-        assert_eq!(parse_basic("Bearer abc"), None);
-        assert_eq!(parse_basic("Basic !!!"), None);
-        assert_eq!(parse_basic("Basic dXNlcg=="), None); // no colon
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-    }
-
-    #[test]
-    fn dummy_hash_is_a_valid_bcrypt_hash() {
-        assert!(DUMMY_HASH.parse::<bcrypt::HashParts>().is_ok());
-        assert!(!bcrypt::verify("anything", DUMMY_HASH).unwrap());
-    }
+    use base64::Engine;
 
     #[test]
     fn errors_name_the_key_and_the_fix() {
