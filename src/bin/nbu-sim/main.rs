@@ -4,22 +4,27 @@
 //! OData filter subset), `/netbackup/storage/storage-units` and `/netbackup/storage/disk-pools` the way a real
 //! primary of the chosen release does, with API-key auth and version negotiation. Test hooks under `/_sim/`:
 //! `truth` (ground truth), `stats` (request counts) and `control` (latency, failures, hangs, freeze, RBAC, key
-//! rotation).
+//! rotation, listing faults; see `control.rs`).
 
+mod control;
 mod disk_pools;
+mod jobs;
 mod odata;
+mod reply;
 mod world;
 
+use control::Control;
 use nbu_exporter::config::ApiVersion;
 use nbu_exporter::netbackup::time::now_ms;
 use parking_lot::Mutex;
+use reply::{error_reply, header, json_reply, offset_list, Reply};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
-use tiny_http::{Header, Request, Response, Server};
-use world::{Dialect, Plan};
+use tiny_http::{Request, Response, Server};
+use world::Plan;
 
 const USAGE: &str = "\
 Usage: nbu-sim [flags]
@@ -28,7 +33,7 @@ Simulates a NetBackup primary server's REST API.
 
 Flags:
   --listen ADDR             address to serve on (default 127.0.0.1:1556; port 0 picks a free one)
-  --release R               NetBackup release: 8.3, 10.3, 10.4, 10.5, 11.0 or 11.2 (default 10.4)
+  --release R               NetBackup release: 8.3, 10.1.1, 10.3, 10.4, 10.5, 11.0 or 11.2 (default 10.4)
   --api-key KEY             the API key clients must send (default sim-api-key)
   --login USER:PASSWORD     also accept this user on POST /login (tokens, like a JWT login)
   --token-validity SECONDS  lifetime of login tokens (default 86400)
@@ -51,6 +56,7 @@ struct Release {
 
 const RELEASES: &[Release] = &[
     Release { name: "8.3", nbu_version: "NetBackup_8.3.0.2", api: ApiVersion::new(4, 0), has_ping: false },
+    Release { name: "10.1.1", nbu_version: "NetBackup_10.1.1", api: ApiVersion::new(9, 0), has_ping: false },
     Release { name: "10.3", nbu_version: "NetBackup_10.3.0.1", api: ApiVersion::new(10, 0), has_ping: true },
     Release { name: "10.4", nbu_version: "NetBackup_10.4.0.1", api: ApiVersion::new(11, 0), has_ping: true },
     Release { name: "10.5", nbu_version: "NetBackup_10.5", api: ApiVersion::new(12, 0), has_ping: true },
@@ -58,26 +64,6 @@ const RELEASES: &[Release] = &[
     Release { name: "11.2", nbu_version: "NetBackup_11.2", api: ApiVersion::new(14, 0), has_ping: true },
 ];
 const MIN_API: ApiVersion = ApiVersion::new(3, 0);
-
-#[derive(Debug, Default, Clone)]
-struct Control {
-    latency_ms: u64,
-    /// HTTP status to answer API calls with (e.g. 503), for the paths in `fail_paths`.
-    fail: Option<u16>,
-    /// With `fail`: only the next N targeted requests fail (0 = all of them).
-    fail_count: u64,
-    /// With `fail`: seconds to announce in a `Retry-After` header.
-    retry_after: Option<u64>,
-    fail_paths: String,
-    hang_ms: u64,
-    /// Hold targeted requests without answering until released (`hold=0`): a hung server that recovers.
-    hold: bool,
-    garbage: bool,
-    frozen_at: Option<i64>,
-    no_rbac: bool,
-    /// State overrides of disk pools and volumes (`disk_state=POOL:STATE` or `POOL/VOLUME:STATE`).
-    disk_states: BTreeMap<String, String>,
-}
 
 /// Recent filter results: (filter, clock second, modern dialect, matching plan indices). Several entries, so
 /// clients walking several filters at once (time slices) do not evict each other.
@@ -148,7 +134,7 @@ fn main() {
         }
     }
     let Some(release) = RELEASES.iter().find(|r| r.name == release).copied() else {
-        eprintln!("nbu-sim: unknown release {release:?}; use one of 8.3, 10.3, 10.4, 10.5, 11.0, 11.2");
+        eprintln!("nbu-sim: unknown release {release:?}; use one of 8.3, 10.1.1, 10.3, 10.4, 10.5, 11.0, 11.2");
         std::process::exit(2);
     };
     let origin = now_ms();
@@ -200,31 +186,6 @@ fn main() {
     for h in handles {
         let _ = h.join();
     }
-}
-
-fn header(name: &str, value: &str) -> Header {
-    match Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-        Ok(h) => h,
-        Err(()) => unreachable!("bad header"),
-    }
-}
-
-type Reply = (u16, String, Vec<Header>);
-
-fn json_reply(status: u16, body: &Value, version: Option<ApiVersion>) -> Reply {
-    let ct = match version {
-        Some(v) => format!("application/vnd.netbackup+json;version={v}"),
-        None => "application/json".into(),
-    };
-    (status, body.to_string(), vec![header("Content-Type", &ct)])
-}
-
-fn error_reply(status: u16, code: i64, message: &str) -> Reply {
-    json_reply(
-        status,
-        &json!({"errorCode": code, "errorMessage": message, "attributeErrors": {}, "fileUploadErrors": [], "errorDetails": []}),
-        None,
-    )
 }
 
 fn decode(s: &str) -> String {
@@ -302,35 +263,7 @@ impl Sim {
         match hook {
             "truth" => json_reply(200, &self.truth(), None),
             "stats" => json_reply(200, &json!(*self.stats.lock()), None),
-            "control" => {
-                let mut c = self.control.lock();
-                for (k, v) in q {
-                    match k.as_str() {
-                        "latency_ms" => c.latency_ms = v.parse().unwrap_or(0),
-                        "fail" => c.fail = v.parse().ok().filter(|s: &u16| *s >= 400),
-                        "fail_count" => c.fail_count = v.parse().unwrap_or(0),
-                        "retry_after" => c.retry_after = v.parse().ok(),
-                        "fail_paths" => c.fail_paths = v.clone(),
-                        "hang_ms" => c.hang_ms = v.parse().unwrap_or(0),
-                        "hold" => c.hold = v == "1",
-                        "garbage" => c.garbage = v == "1",
-                        "no_rbac" => c.no_rbac = v == "1",
-                        "freeze" if v == "1" => c.frozen_at = Some(c.frozen_at.unwrap_or_else(now_ms)),
-                        "freeze" => c.frozen_at = None,
-                        "api_key" => *self.api_key.lock() = v.clone(),
-                        "disk_state" => match v.rsplit_once(':') {
-                            Some((what, state)) => {
-                                c.disk_states.insert(what.to_string(), state.to_string());
-                            }
-                            None => return error_reply(400, 8961, "disk_state wants POOL:STATE or POOL/VOLUME:STATE"),
-                        },
-                        "reset_stats" => self.stats.lock().clear(),
-                        "revoke_tokens" => self.tokens.lock().clear(),
-                        _ => return error_reply(400, 8961, &format!("unknown control {k}")),
-                    }
-                }
-                json_reply(200, &json!({"ok": true}), None)
-            }
+            "control" => self.control_hook(q),
             _ => error_reply(404, 227, "no such simulator hook"),
         }
     }
@@ -366,7 +299,7 @@ impl Sim {
             .find_map(|p| p.strip_prefix("version="))
             .and_then(ApiVersion::parse)
             .unwrap_or(self.release.api);
-        if requested > self.release.api || requested < MIN_API {
+        if requested > self.release.api || requested < MIN_API || self.control.lock().reject_versions {
             self.count("not_acceptable");
             return Err(error_reply(
                 406,
@@ -479,7 +412,7 @@ impl Sim {
                     );
                 }
                 match route {
-                    "jobs" => self.jobs(version, q, c.no_rbac),
+                    "jobs" => self.jobs(version, q, &c),
                     "storage" => {
                         let units = world::storage_units(self.origin, self.now(), self.extra_storage);
                         offset_list(version, q, units, ("storageUnit", "/storage/storage-units"), |u| {
@@ -498,161 +431,4 @@ impl Sim {
             _ => error_reply(404, 227, "no entity was found"),
         }
     }
-
-    fn limit(q: &BTreeMap<String, String>, max: usize) -> Result<usize, Reply> {
-        match q.get("page[limit]") {
-            None => Ok(10),
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if n <= max => Ok(n),
-                _ => Err(error_reply(400, 8961, &format!("page[limit] must be between 0 and {max}"))),
-            },
-        }
-    }
-
-    fn matching(&self, filter: &str, now: i64, d: Dialect) -> Result<Arc<Vec<u32>>, Reply> {
-        if let Some((_, _, _, hits)) =
-            self.cache.lock().iter().find(|(f, t, m, _)| f == filter && *t == now / 1000 && *m == d.modern)
-        {
-            return Ok(hits.clone());
-        }
-        let expr = if filter.trim().is_empty() {
-            None
-        } else {
-            Some(odata::parse(filter, d).map_err(|e| {
-                self.count("bad_filter");
-                error_reply(400, 9401, &format!("The OData filter criteria is invalid: {e}"))
-            })?)
-        };
-        // Evaluated outside the lock: concurrent requests with other filters do not wait for this one.
-        let hits: Vec<u32> = self
-            .plans
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.view(now).is_some_and(|v| expr.as_ref().is_none_or(|e| odata::eval(e, &v, d))))
-            .map(|(i, _)| i as u32)
-            .collect();
-        let hits = Arc::new(hits);
-        let mut cache = self.cache.lock();
-        cache.retain(|(_, t, _, _)| *t == now / 1000);
-        if cache.len() >= FILTER_CACHE_ENTRIES {
-            cache.remove(0);
-        }
-        cache.push((filter.to_string(), now / 1000, d.modern, hits.clone()));
-        Ok(hits)
-    }
-
-    fn jobs(&self, version: ApiVersion, q: &BTreeMap<String, String>, no_rbac: bool) -> Reply {
-        let limit = match Self::limit(q, if version >= ApiVersion::new(9, 0) { 100 } else { 1000 }) {
-            Ok(l) => l,
-            Err(r) => return r,
-        };
-        if let Some(sort) = q.get("sort").filter(|s| !matches!(s.as_str(), "-startTime,jobId" | "-startTime")) {
-            return error_reply(400, 8961, &format!("sort {sort:?} is not supported by the simulator"));
-        }
-        let d = Dialect { modern: version >= ApiVersion::new(10, 0) };
-        let now = self.now();
-        if no_rbac {
-            return json_reply(
-                200,
-                &json!({"data": [], "meta": {"pagination": {"limit": limit}}, "links": {}}),
-                Some(version),
-            );
-        }
-        let hits = match self.matching(q.get("filter").map_or("", String::as_str), now, d) {
-            Ok(h) => h,
-            Err(r) => return r,
-        };
-        let key = |i: u32| {
-            let p = &self.plans[i as usize];
-            (-(p.start / 1000), p.id)
-        };
-        let item = |i: u32| -> String {
-            let p = &self.plans[i as usize];
-            let attrs = match p.view(now) {
-                Some(v) if v.state == "DONE" => {
-                    p.done_json[usize::from(d.modern)].get_or_init(|| v.to_json(d).to_string()).clone()
-                }
-                Some(v) => v.to_json(d).to_string(),
-                None => "null".into(),
-            };
-            format!(
-                "{{\"type\":\"job\",\"id\":\"{id}\",\"attributes\":{attrs},\"links\":{{\"self\":{{\"href\":\"/admin/jobs/{id}\"}}}},\
-                 \"meta\":{{\"page\":{{\"cursor\":\"{}:{id}\"}}}}}}",
-                p.start / 1000 * 1000,
-                id = p.id
-            )
-        };
-        let ct = vec![header("Content-Type", &format!("application/vnd.netbackup+json;version={version}"))];
-        if version >= ApiVersion::new(9, 0) {
-            let start = match q.get("page[after]") {
-                None => 0,
-                Some(c) => {
-                    let parsed =
-                        c.split_once(':').and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.parse::<i64>().ok()?)));
-                    let Some((t, id)) = parsed else {
-                        return error_reply(400, 8961, "page[after] is not a valid cursor");
-                    };
-                    hits.partition_point(|&i| key(i) <= (-(t / 1000), id))
-                }
-            };
-            let end = (start + limit).min(hits.len());
-            let data: Vec<String> = hits[start..end].iter().map(|&i| item(i)).collect();
-            let mut pagination = json!({"limit": limit});
-            if end < hits.len() && end > start {
-                let last = &self.plans[hits[end - 1] as usize];
-                pagination["next"] = json!(format!("{}:{}", last.start / 1000 * 1000, last.id));
-            }
-            (200, format!("{{\"data\":[{}],\"meta\":{{\"pagination\":{pagination}}}}}", data.join(",")), ct)
-        } else {
-            let offset: usize = q.get("page[offset]").and_then(|v| v.parse().ok()).unwrap_or(0);
-            let data: Vec<String> = hits.iter().skip(offset).take(limit).map(|&i| item(i)).collect();
-            let page = offset_page(Vec::new(), hits.len(), offset, limit);
-            let rest = page.to_string();
-            // `{"data":[],…}` with the items spliced in.
-            let body = rest.replacen("\"data\":[]", &format!("\"data\":[{}]", data.join(",")), 1);
-            (200, body, ct)
-        }
-    }
-}
-
-/// One page of an offset-paged list (`page[limit]` at most 500) of `items` of JSON:API `kind` served at `path`.
-fn offset_list(
-    version: ApiVersion,
-    q: &BTreeMap<String, String>,
-    items: Vec<Value>,
-    (kind, path): (&str, &str),
-    id: impl Fn(&Value) -> Option<String>,
-) -> Reply {
-    let limit = match Sim::limit(q, 500) {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
-    let offset: usize = q.get("page[offset]").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let total = items.len();
-    let data: Vec<Value> = items
-        .into_iter()
-        .skip(offset)
-        .take(limit)
-        .map(|a| {
-            let id = id(&a).unwrap_or_default();
-            let href = format!("{path}/{id}");
-            json!({"type": kind, "id": id, "attributes": a, "links": {"self": {"href": href}}})
-        })
-        .collect();
-    json_reply(200, &offset_page(data, total, offset, limit), Some(version))
-}
-
-/// Offset-style envelope: `meta.pagination{count,pages,page,offset,limit,first,last,next?,prev?}`.
-fn offset_page(data: Vec<Value>, count: usize, offset: usize, limit: usize) -> Value {
-    let l = limit.max(1);
-    let last = if count == 0 { 0 } else { (count - 1) / l * l };
-    let mut p = json!({"count": count, "pages": count.div_ceil(l), "page": offset / l + 1, "offset": offset,
-                        "limit": limit, "first": 0, "last": last});
-    if offset + l < count {
-        p["next"] = json!(offset + l);
-    }
-    if offset > 0 {
-        p["prev"] = json!(offset.saturating_sub(l));
-    }
-    json!({"data": data, "meta": {"pagination": p}, "links": {"self": {"href": format!("/netbackup/...?page[offset]={offset}")}}})
 }
