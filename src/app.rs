@@ -86,8 +86,8 @@ pub fn run(cli: Cli) -> i32 {
         log::warn!("web config: {w}");
     }
     log::info!(
-        "counting jobs that finish at or after {} (the exporter's start; earlier ones are the baseline)",
-        crate::netbackup::time::format_timestamp(started)
+        "counting jobs that finish at or after {} (the second the exporter started; earlier ones are the baseline)",
+        crate::netbackup::time::format_timestamp(started.div_euclid(1000) * 1000)
     );
     match serve(&cli, &text, loaded.config, web, &listen) {
         Ok(()) => 0,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{config, key, wait_for, Exporter, Metrics, Sim};
+use common::{config, finished_between, nonzero, wait_for, Exporter, Metrics, Sim};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -86,30 +86,6 @@ fn nbu_up_follows_hangs_and_a_refused_port_while_other_sources_and_sites_stay_fr
     assert!(refused.is_some_and(|n| n >= 1.0), "{refused:?}");
     assert!(exp.log_text().contains("connection refused"));
     assert_eq!(m.get("nbu_up", &[("site", "dc2")]), Some(1.0));
-}
-
-/// Finished-job counts per label set (without `site`) of the jobs an exporter that started counting at `from` had
-/// seen finish by `to`: `endTime` (whole seconds, as NetBackup sends it) at or after `from`, and finished (their
-/// last update, to the millisecond) by `to`.
-fn finished_between(truth: &serde_json::Value, from: i64, to: i64) -> BTreeMap<Vec<(String, String)>, f64> {
-    let mut out = BTreeMap::new();
-    for j in truth["jobs"].as_array().unwrap().iter().filter(|j| j["state"] == "DONE") {
-        let (end, done_at) = (j["endTimeMs"].as_i64().unwrap(), j["lastUpdateMs"].as_i64().unwrap());
-        if end >= from && done_at <= to {
-            let status = j["status"].as_i64().unwrap().to_string();
-            let k = key(&[
-                ("action", j["jobType"].as_str().unwrap()),
-                ("policy_type", j["policyType"].as_str().unwrap()),
-                ("status", &status),
-            ]);
-            *out.entry(k).or_default() += 1.0;
-        }
-    }
-    out
-}
-
-fn nonzero(m: BTreeMap<Vec<(String, String)>, f64>) -> BTreeMap<Vec<(String, String)>, f64> {
-    m.into_iter().filter(|(_, v)| *v != 0.0).collect()
 }
 
 #[test]

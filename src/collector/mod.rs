@@ -109,11 +109,18 @@ pub struct Timings {
     pub collection_interval: Duration,
     pub job_window: Duration,
     pub cache_ttl: Duration,
+    /// `catchUpHorizon`: how far back jobs missed during an outage are still counted.
+    pub catch_up_horizon: Duration,
 }
 
 impl Timings {
     pub fn of(s: &ServerConfig) -> Self {
-        Timings { collection_interval: s.collection_interval, job_window: s.job_window(), cache_ttl: s.cache_ttl }
+        Timings {
+            collection_interval: s.collection_interval,
+            job_window: s.job_window(),
+            cache_ttl: s.cache_ttl,
+            catch_up_horizon: s.catch_up_horizon,
+        }
     }
 }
 
@@ -141,7 +148,7 @@ pub fn enabled(config: &Config, since: EpochMs) -> Vec<Box<dyn Collector>> {
     let t = Timings::of(&config.server);
     let make = |name: &str| -> Option<Box<dyn Collector>> {
         Some(match name {
-            "jobs" => Box::new(jobs::JobsCollector::new(t.collection_interval, t.job_window, since)),
+            "jobs" => Box::new(jobs::JobsCollector::new(&t, since)),
             "storage" => Box::new(storage::StorageCollector::new(t.cache_ttl)),
             "disk_pools" => Box::new(disk_pools::DiskPoolsCollector::new(t.cache_ttl)),
             _ => return None,

@@ -24,6 +24,8 @@ pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
 pub const DEFAULT_SCRAPING_INTERVAL: Duration = Duration::from_secs(3600);
 pub const DEFAULT_COLLECTION_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
+/// Jobs that finished during an outage are counted when NetBackup answers again, if they finished within this.
+pub const DEFAULT_CATCH_UP_HORIZON: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_WORKERS: usize = 4;
 /// Requests one site may have in flight to NetBackup during a collection (polite: a primary serves its own GUI).
 pub const DEFAULT_CONCURRENCY: usize = 4;
@@ -120,6 +122,8 @@ pub struct ServerConfig {
     pub scraping_interval: Duration,
     pub collection_interval: Duration,
     pub cache_ttl: Duration,
+    /// Jobs that finished while NetBackup did not answer are counted on recovery if they ended within this.
+    pub catch_up_horizon: Duration,
     pub log_name: Option<String>,
     pub log_level: log::LevelFilter,
     pub workers: usize,
@@ -293,6 +297,7 @@ mod tests {
         assert_eq!(c.sites[0].api_version, Some(ApiVersion::new(13, 0)));
         assert_eq!(c.server.port, 2112);
         assert_eq!(c.server.job_window(), Duration::from_secs(3600));
+        assert_eq!(c.server.catch_up_horizon, DEFAULT_CATCH_UP_HORIZON);
         assert!(l.warnings.iter().any(|w| w.contains("deprecated")));
         assert!(l.warnings.iter().any(|w| w.starts_with("nbuserver.contentType")));
     }
@@ -305,6 +310,10 @@ mod tests {
             (
                 "server: {scrapingInterval: 5x}\nnbuservers:\n  - {host: h, apiKey: k}\n",
                 "server.scrapingInterval: \"5x\"",
+            ),
+            (
+                "server: {catchUpHorizon: 1 day}\nnbuservers:\n  - {host: h, apiKey: k}\n",
+                "server.catchUpHorizon: \"1 day\"",
             ),
             (
                 "nbuservers:\n  - {site: a, host: h, apiKey: k}\n  - {site: a, host: g, apiKey: k}\n",

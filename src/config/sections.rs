@@ -72,6 +72,7 @@ impl Parser<'_> {
             "scrapingInterval",
             "collectionInterval",
             "cacheTTL",
+            "catchUpHorizon",
             "logName",
             "logLevel",
             "workers",
@@ -114,6 +115,7 @@ impl Parser<'_> {
                 ),
             );
         }
+        let catch_up_horizon = self.duration(map, "catchUpHorizon", p, DEFAULT_CATCH_UP_HORIZON);
         let log_name = self.string(map, "logName", p).filter(|s| !s.trim().is_empty());
         let log_level = match self.string(map, "logLevel", p) {
             None => log::LevelFilter::Info,
@@ -145,6 +147,7 @@ impl Parser<'_> {
             scraping_interval,
             collection_interval,
             cache_ttl,
+            catch_up_horizon,
             log_name,
             log_level,
             workers,

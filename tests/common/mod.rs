@@ -424,6 +424,30 @@ pub struct Expected {
     pub finished_bytes: Map,
 }
 
+/// Finished-job counts per label set (without `site`) of the jobs an exporter that started counting at `from` had
+/// seen finish by `to`: `endTime` (whole seconds, as NetBackup sends it) at or after `from`, and finished (their
+/// last update, to the millisecond) by `to`.
+pub fn finished_between(truth: &Value, from: i64, to: i64) -> BTreeMap<Vec<(String, String)>, f64> {
+    let mut out = BTreeMap::new();
+    for j in truth["jobs"].as_array().unwrap().iter().filter(|j| j["state"] == "DONE") {
+        let (end, done_at) = (j["endTimeMs"].as_i64().unwrap(), j["lastUpdateMs"].as_i64().unwrap());
+        if end >= from && done_at <= to {
+            let status = j["status"].as_i64().unwrap().to_string();
+            let k = key(&[
+                ("action", j["jobType"].as_str().unwrap()),
+                ("policy_type", j["policyType"].as_str().unwrap()),
+                ("status", &status),
+            ]);
+            *out.entry(k).or_default() += 1.0;
+        }
+    }
+    out
+}
+
+pub fn nonzero(m: BTreeMap<Vec<(String, String)>, f64>) -> BTreeMap<Vec<(String, String)>, f64> {
+    m.into_iter().filter(|(_, v)| *v != 0.0).collect()
+}
+
 /// The job states every action in the window reports, at 0 when no job is in them.
 pub const STATES: [&str; 6] = ["QUEUED", "ACTIVE", "REQUEUED", "DONE", "SUSPENDED", "INCOMPLETE"];
 
