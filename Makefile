@@ -64,7 +64,8 @@ systemd-check:
 # The core integration tests against the static binaries in dist/.
 test-static: static
 	NBU_EXPORTER_BIN=$(CURDIR)/dist/nbu_exporter NBU_SIM_BIN=$(CURDIR)/dist/nbu-sim \
-	  $(CARGO) nextest run --test jobs --test sites --test cli --test ops --test dns --test hardening_http --test counting --no-fail-fast
+	  $(CARGO) nextest run --test jobs --test sites --test cli --test ops --test dns --test hardening_http \
+	  --test hardening --test counting --no-fail-fast
 
 # Randomised-input tests of the JSON models, date/duration parsers and config parser: 60 s per target.
 fuzz:

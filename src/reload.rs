@@ -257,6 +257,8 @@ impl Reloader {
                             if h.site != *site {
                                 changes.push(format!("site {} settings", site.site));
                             }
+                        } else {
+                            h.renegotiate();
                         }
                         false
                     }

@@ -219,6 +219,20 @@ impl PollerHandle {
         self.shared.cv.notify_all();
         log::info!("site {name}: settings reloaded");
     }
+
+    /// A reload that leaves the site's settings unchanged (`systemctl reload` after fixing the server) still ends
+    /// a version back-off: if the last negotiation found no API version, every source runs at once and the next
+    /// poll negotiates again instead of waiting out the back-off (up to 5 min). Otherwise nothing happens.
+    pub fn renegotiate(&self) {
+        let mut rt = self.shared.state.lock();
+        if rt.no_version.take().is_none() {
+            return;
+        }
+        rt.generation += 1;
+        drop(rt);
+        self.shared.cv.notify_all();
+        log::info!("site {}: reload: negotiating the API version again now", self.shared.name);
+    }
 }
 
 /// Registers `site` in the store (dropping any data it had) and starts its supervisor and source workers.

@@ -94,7 +94,8 @@ pub(super) const NEGOTIATION_CAP: Duration = Duration::from_secs(300);
 
 /// The site's API version: another worker's answer if it just negotiated one, else asked of the server. After a
 /// negotiation that found no version, the site's sources fail with that answer without asking again until the
-/// back-off (10 s, doubling, at most 5 min) has passed; a reload starts afresh.
+/// back-off (10 s, doubling, at most 5 min) has passed; any reload starts afresh, also one that changes nothing
+/// ([`super::PollerHandle::renegotiate`]).
 fn negotiate(shared: &Shared, client: &Client, generation: u64) -> Result<ApiVersion, ApiError> {
     let _one_at_a_time = shared.detect.lock();
     let failures = {
