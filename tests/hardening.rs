@@ -99,6 +99,32 @@ fn a_reload_with_an_unchanged_config_negotiates_again_at_once() {
     assert_eq!(exp.scrape().get("nbu_api_version", &[("site", "dc1"), ("version", "4.0")]), Some(1.0));
 }
 
+#[test]
+fn a_server_refusing_the_version_its_ping_announces_is_asked_with_back_off() {
+    // NetBackup 10.4 announces API 11.0 on /ping but answers 406 to every request. Jobs only: without a back-off it
+    // pings and fails every second (measured on the previous build, 368da87: 20 answers of 406 in 20 s); with it,
+    // at 0 s, 1 s and 11 s (measured: 3).
+    let sim = Sim::start("10.4", &["--jobs-per-hour", "600", "--old-jobs", "100"]);
+    sim.control("reject_versions=1");
+    let only_jobs =
+        "collectors:\n  storage: false\n  disk_pools: false\n  storage_servers: false\n  media_servers: false\n";
+    let exp = Exporter::start(&format!("{}{only_jobs}", config(SERVER, &[sim.site("dc1", "test-key", "")])));
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(20));
+    let n = not_acceptable(&sim);
+    eprintln!("406 answers in the first 20 s: {n}; pings: {:?}", sim.stats().get("ping"));
+    assert!(n <= 6, "{n} answers of 406 in 20 s: the refused version is asked for without back-off");
+    assert_eq!(log_lines(&exp, "refuses the API version its /ping announces"), 1, "{}", exp.log_text());
+    let jobs = [("site", "dc1"), ("source", "jobs")];
+    assert_eq!(exp.scrape().get("nbu_scrape_collector_success", &jobs), Some(0.0));
+    sim.control("reject_versions=0");
+    exp.signal("-HUP");
+    wait_for(Duration::from_secs(30), "jobs collected after the reload", || {
+        (exp.scrape().get("nbu_scrape_collector_success", &jobs) == Some(1.0)).then_some(())
+    });
+    assert!(started.elapsed() < Duration::from_secs(30), "the reload ended the back-off");
+}
+
 /// Peak resident memory (`VmHWM`) of process `pid`, in MiB.
 fn peak_rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/<pid>/status");

@@ -102,6 +102,9 @@ struct Runtime {
     version: Option<ApiVersion>,
     /// The last negotiation found no API version: when to ask again.
     no_version: Option<source::NoVersion>,
+    /// Collections refused with 406 in a row at a negotiated version (a server that refuses the version its own
+    /// `/ping` announces): from the second on, negotiation backs off as after a failed ladder.
+    refused: u32,
     /// Bumped by every settings update: workers reconfigure and collect at once.
     generation: u64,
     timings: Timings,
@@ -214,6 +217,7 @@ impl PollerHandle {
         }
         rt.timings = timings;
         rt.no_version = None;
+        rt.refused = 0;
         rt.generation += 1;
         drop(rt);
         self.shared.cv.notify_all();
@@ -225,6 +229,7 @@ impl PollerHandle {
     /// poll negotiates again instead of waiting out the back-off (up to 5 min). Otherwise nothing happens.
     pub fn renegotiate(&self) {
         let mut rt = self.shared.state.lock();
+        rt.refused = 0;
         if rt.no_version.take().is_none() {
             return;
         }
@@ -295,6 +300,7 @@ pub fn start(site: &SiteConfig, config: &Config, store: &Arc<Store>) -> Result<P
             client: Arc::new(client),
             version: site.api_version,
             no_version: None,
+            refused: 0,
             generation: 0,
             timings: Timings::of(&config.server),
             sources,

@@ -62,6 +62,7 @@ pub(super) fn run(shared: &Shared, i: usize, mut collector: Box<dyn Collector>) 
             rt.sources[i].duration.observe(took.as_secs_f64());
             match (result, samples) {
                 (Ok(()), Some(samples)) => {
+                    rt.refused = 0;
                     shared.succeed(&mut rt, i, samples, took);
                     true
                 }
@@ -70,7 +71,15 @@ pub(super) fn run(shared: &Shared, i: usize, mut collector: Box<dyn Collector>) 
                         && rt.site.api_version.is_none()
                         && rt.generation == generation
                     {
-                        rt.version = None; // the server was downgraded: negotiate again next time
+                        // The server was downgraded: negotiate again next time. If it refuses the very version
+                        // it announces, again and again, back off as after a failed negotiation.
+                        // Counted once per negotiated version, however many sources it failed.
+                        if rt.version.take().is_some() {
+                            rt.refused += 1;
+                            if rt.refused >= 2 {
+                                refused_back_off(&shared.name, &mut rt, &e);
+                            }
+                        }
                     }
                     shared.fail(&mut rt, i, &e);
                     false
@@ -145,6 +154,21 @@ fn negotiate(shared: &Shared, client: &Client, generation: u64) -> Result<ApiVer
         Err(_) => {}
     }
     result
+}
+
+/// Backs negotiation off after the server refused (406) the version it announced more than once in a row.
+fn refused_back_off(site: &str, rt: &mut super::Runtime, e: &ApiError) {
+    let failures = rt.refused - 2;
+    let wait = NEGOTIATION_BASE.saturating_mul(1 << failures.min(8)).min(NEGOTIATION_CAP);
+    if failures == 0 {
+        log::warn!(
+            "site {site}: NetBackup refuses the API version its /ping announces ({e}); asking again in {}s, then \
+             less and less often (at most every {}s) until it accepts one or the config is reloaded",
+            wait.as_secs(),
+            NEGOTIATION_CAP.as_secs()
+        );
+    }
+    rt.no_version = Some(NoVersion { failures: failures + 1, retry_at: Instant::now() + wait, error: e.clone() });
 }
 
 /// A negotiation that found no API version, and when to try again.
