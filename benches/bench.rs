@@ -312,8 +312,12 @@ fn machine() -> String {
 /// snapshot (a collection, a reload, a process refresh), never by a scrape.
 fn encode_cost() -> (usize, Duration) {
     use nbu_exporter::exposition::{Fam, Families, HelpContext, Samples};
-    let fams =
-        Families::new(&HelpContext { cache_ttl: "5m".into(), job_window: "1h".into(), up_window: "1m10s".into() });
+    let fams = Families::new(&HelpContext {
+        cache_ttl: "5m".into(),
+        ttls: vec![],
+        job_window: "1h".into(),
+        up_window: "1m10s".into(),
+    });
     let mut s = Samples::default();
     for i in 0..1000 {
         let name = format!("stu_{i:04}");

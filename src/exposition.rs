@@ -40,6 +40,18 @@ pub enum Fam {
     DiskVolumeUp,
     DiskVolumeFree,
     DiskVolumeRaw,
+    StorageServerState,
+    StorageServerInfo,
+    MsdpPoolSize,
+    MsdpPoolUsed,
+    MsdpPoolAvailable,
+    MsdpPoolRaw,
+    MsdpPoolReserved,
+    MsdpPoolUsedRatio,
+    MsdpDedupPercent,
+    MediaServerUp,
+    MediaServerStatus,
+    MediaServerInfo,
     JobsCount,
     JobsBytes,
     StatusCount,
@@ -87,6 +99,18 @@ const DEFS: [(&str, MetricType); FAMILY_COUNT] = [
     ("nbu_disk_volume_up", MetricType::GAUGE),
     ("nbu_disk_volume_free_bytes", MetricType::GAUGE),
     ("nbu_disk_volume_raw_bytes", MetricType::GAUGE),
+    ("nbu_storage_server_state", MetricType::GAUGE),
+    ("nbu_storage_server_info", MetricType::GAUGE),
+    ("nbu_msdp_pool_size_bytes", MetricType::GAUGE),
+    ("nbu_msdp_pool_used_bytes", MetricType::GAUGE),
+    ("nbu_msdp_pool_available_bytes", MetricType::GAUGE),
+    ("nbu_msdp_pool_raw_bytes", MetricType::GAUGE),
+    ("nbu_msdp_pool_reserved_bytes", MetricType::GAUGE),
+    ("nbu_msdp_pool_used_ratio", MetricType::GAUGE),
+    ("nbu_msdp_deduplication_ratio_percent", MetricType::GAUGE),
+    ("nbu_media_server_up", MetricType::GAUGE),
+    ("nbu_media_server_status", MetricType::GAUGE),
+    ("nbu_media_server_info", MetricType::GAUGE),
     ("nbu_jobs_count", MetricType::GAUGE),
     ("nbu_jobs_bytes", MetricType::GAUGE),
     ("nbu_status_count", MetricType::GAUGE),
@@ -108,6 +132,8 @@ const DEFS: [(&str, MetricType); FAMILY_COUNT] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HelpContext {
     pub cache_ttl: String,
+    /// Collectors on their own TTL (`collectors.<name>.cacheTTL`): config key and TTL.
+    pub ttls: Vec<(&'static str, String)>,
     pub job_window: String,
     /// How long without an answer from NetBackup before `nbu_up` turns 0.
     pub up_window: String,
@@ -122,7 +148,12 @@ pub struct Families {
 
 impl Families {
     pub fn new(ctx: &HelpContext) -> Self {
-        let cached = format!("(cached: {} TTL)", ctx.cache_ttl);
+        let cached = |source: &str| {
+            let ttl = ctx.ttls.iter().find(|(s, _)| *s == source).map_or(&ctx.cache_ttl, |(_, t)| t);
+            format!("(cached: {ttl} TTL)")
+        };
+        let (c_storage, c_pools) = (cached("storage"), cached("disk_pools"));
+        let (c_ss, c_ms) = (cached("storage_servers"), cached("media_servers"));
         let window = format!("(jobs that finished in the last {})", ctx.job_window);
         let help: [String; FAMILY_COUNT] = [
             "Build information of nbu_exporter (value always 1)".into(),
@@ -137,27 +168,42 @@ impl Families {
             "1 if the latest collection of this source succeeded, 0 if it failed or is overdue".into(),
             "Unix time of the last successful collection per source; kept when later collections fail".into(),
             "The NetBackup API version in use (value always 1)".into(),
-            format!("Storage unit free and used bytes {cached}"),
-            format!("Storage unit total capacity in bytes {cached}"),
-            format!("Storage unit capabilities, value always 1 {cached}"),
-            format!("Maximum concurrent jobs the storage unit accepts {cached}"),
-            format!("Maximum fragment size of the storage unit in bytes {cached}"),
-            format!("Disk volumes of the disk pool per volume state: UP, DOWN, UNKNOWN {cached}"),
-            format!("1 for the disk pool's current state (UP, DOWN, TRANSIENT), 0 for the others {cached}"),
-            format!("Space of the disk pool that can be used, in bytes {cached}"),
-            format!("Used capacity of the disk pool in bytes {cached}"),
-            format!("Available space of the disk pool in bytes {cached}"),
-            format!("Raw size of the disk pool's storage in bytes {cached}"),
+            format!("Storage unit free and used bytes {c_storage}"),
+            format!("Storage unit total capacity in bytes {c_storage}"),
+            format!("Storage unit capabilities, value always 1 {c_storage}"),
+            format!("Maximum concurrent jobs the storage unit accepts {c_storage}"),
+            format!("Maximum fragment size of the storage unit in bytes {c_storage}"),
+            format!("Disk volumes of the disk pool per volume state: UP, DOWN, UNKNOWN {c_pools}"),
+            format!("1 for the disk pool's current state (UP, DOWN, TRANSIENT), 0 for the others {c_pools}"),
+            format!("Space of the disk pool that can be used, in bytes {c_pools}"),
+            format!("Used capacity of the disk pool in bytes {c_pools}"),
+            format!("Available space of the disk pool in bytes {c_pools}"),
+            format!("Raw size of the disk pool's storage in bytes {c_pools}"),
             format!(
                 "Used capacity of the disk pool over its usable size (0-1); compare with \
-                 nbu_disk_pool_high_water_mark_ratio {cached}"
+                 nbu_disk_pool_high_water_mark_ratio {c_pools}"
             ),
-            format!("High water mark of the disk pool (0-1): above it the pool counts as full {cached}"),
-            format!("Low water mark of the disk pool (0-1): image cleanup stops below it {cached}"),
-            format!("1 if the disk pool is read-only (image sharing), else 0 {cached}"),
-            format!("1 if the disk volume is UP, else 0 {cached}"),
-            format!("Free space of the disk volume in bytes; not reported for cloud volumes {cached}"),
-            format!("Total size of the disk volume in bytes; not reported for cloud volumes {cached}"),
+            format!("High water mark of the disk pool (0-1): above it the pool counts as full {c_pools}"),
+            format!("Low water mark of the disk pool (0-1): image cleanup stops below it {c_pools}"),
+            format!("1 if the disk pool is read-only (image sharing), else 0 {c_pools}"),
+            format!("1 if the disk volume is UP, else 0 {c_pools}"),
+            format!("Free space of the disk volume in bytes; not reported for cloud volumes {c_pools}"),
+            format!("Total size of the disk volume in bytes; not reported for cloud volumes {c_pools}"),
+            format!("1 for the storage server's current state (UP, DOWN), 0 for the others {c_ss}"),
+            format!("Storage server type and NetBackup version, value always 1 {c_ss}"),
+            format!("Size of the MSDP storage server's pool in bytes {c_ss}"),
+            format!("Used space of the MSDP pool in bytes {c_ss}"),
+            format!("Available space of the MSDP pool in bytes {c_ss}"),
+            format!("Raw size of the MSDP pool in bytes {c_ss}"),
+            format!("Reserved space of the MSDP pool in bytes {c_ss}"),
+            format!("Used space of the MSDP pool over its size (0-1) {c_ss}"),
+            format!("Deduplication ratio of the MSDP storage server as NetBackup reports it (percent) {c_ss}"),
+            format!("1 if NetBackup reports the media server's machine up, else 0 {c_ms}"),
+            format!(
+                "1 for the media server's current status (ACTIVE_FOR_TAPE_AND_DISK, ACTIVE_FOR_TAPE, \
+                 ACTIVE_FOR_DISK, OFFLINE, DEACTIVATED, VIRTUAL_NODE), 0 for the others {c_ms}"
+            ),
+            format!("Media server NetBackup version and OS type, value always 1 {c_ms}"),
             format!("Finished jobs {window}"),
             format!("Bytes transferred by finished jobs {window}"),
             format!("Finished jobs per exit status {window}"),
@@ -332,7 +378,7 @@ mod tests {
     use super::*;
 
     fn ctx() -> HelpContext {
-        HelpContext { cache_ttl: "5m".into(), job_window: "1h".into(), up_window: "1m10s".into() }
+        HelpContext { cache_ttl: "5m".into(), ttls: vec![], job_window: "1h".into(), up_window: "1m10s".into() }
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub struct Overrides {
 fn help_context(c: &Config) -> HelpContext {
     HelpContext {
         cache_ttl: duration::format(c.server.cache_ttl),
+        ttls: c.collector_ttls.iter().map(|(n, t)| (*n, duration::format(*t))).collect(),
         job_window: duration::format(c.server.job_window()),
         up_window: duration::format(poller::up_window_of(c)),
     }
@@ -216,11 +217,11 @@ impl Reloader {
             crate::logging::set_level(new.server.log_level);
             changes.push(format!("log level {}", new.server.log_level));
         }
-        let timings = Timings::of(&new.server);
+        let timings = Timings::of(&new);
         if help_context(&new) != help_context(&old) {
             self.store.set_families(families_for(&new));
         }
-        if timings != Timings::of(&old.server) {
+        if timings != Timings::of(&old) {
             changes.push("intervals".to_string());
         }
         let collectors = new.collectors.clone();
@@ -252,7 +253,7 @@ impl Reloader {
                         changes.push(format!("site {} now at {}", site.site, site.base_url()));
                         true
                     } else {
-                        if h.site != *site || timings != Timings::of(&old.server) {
+                        if h.site != *site || timings != Timings::of(&old) {
                             h.update(site.clone(), timings);
                             if h.site != *site {
                                 changes.push(format!("site {} settings", site.site));

@@ -2,7 +2,9 @@
 //! spec has the endpoint, an answer built from the spec's own response schema parses, and every field the
 //! exporter reads is found under the name the spec gives it.
 
-use nbu_exporter::netbackup::models::{DiskPoolAttributes, Page, StorageUnitAttributes};
+use nbu_exporter::netbackup::models::{
+    DiskPoolAttributes, MediaServerAttributes, Page, StorageServerAttributes, StorageUnitAttributes,
+};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -175,6 +177,62 @@ fn storage_unit_fields_have_the_names_the_specs_give_them() {
             ("instantAccessEnabled", a.instant_access_enabled.is_some()),
         ] {
             assert!(found, "{release}: storage unit attribute {field} not read from {body}");
+        }
+    }
+}
+
+#[test]
+fn storage_server_fields_have_the_names_the_specs_give_them() {
+    let answers = answers("storage.yaml", "/storage/storage-servers");
+    if spec_dir().is_some() {
+        assert!(answers.len() >= 3, "storage servers should be in the 10.3-11.0 storage specs: {}", answers.len());
+    }
+    for (release, body) in answers {
+        let page: Page<StorageServerAttributes> =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{release}: {e}"));
+        let a = page.data.unwrap().remove(0).attributes.unwrap();
+        let msdp = a.msdp_attributes.clone().unwrap_or_default();
+        let pool = msdp.storage_pool_details.clone().unwrap_or_default();
+        for (field, found) in [
+            ("name", a.name.is_some()),
+            ("sType", a.s_type.is_some()),
+            ("storageCategory", a.storage_category.is_some()),
+            ("storageServerState", a.storage_server_state.is_some()),
+            ("nbuHostVersion", a.nbu_host_version.is_some()),
+            ("msdpAttributes", a.msdp_attributes.is_some()),
+            ("msdpAttributes.deduplicationRatioPercentage", msdp.deduplication_ratio_percentage.is_some()),
+            ("msdpAttributes.storagePoolDetails", msdp.storage_pool_details.is_some()),
+            ("storagePoolDetails.sizeBytes", pool.size_bytes.is_some()),
+            ("storagePoolDetails.usedSpaceBytes", pool.used_space_bytes.is_some()),
+            ("storagePoolDetails.availableSpaceBytes", pool.available_space_bytes.is_some()),
+            ("storagePoolDetails.rawSizeBytes", pool.raw_size_bytes.is_some()),
+            ("storagePoolDetails.reservedSpaceBytes", pool.reserved_space_bytes.is_some()),
+        ] {
+            assert!(found, "{release}: storage server attribute {field} not read from {body}");
+        }
+    }
+}
+
+#[test]
+fn media_server_fields_have_the_names_the_specs_give_them() {
+    // 10.5 and later put the schema in config_snapshotProviders.yaml, which the bundles lack: those are skipped.
+    let answers: Vec<_> =
+        answers("config.yaml", "/config/media-servers").into_iter().filter(|(_, body)| body != "null").collect();
+    if spec_dir().is_some() {
+        assert!(answers.len() >= 2, "media servers should be in the 10.3 and 10.4 config specs: {}", answers.len());
+    }
+    for (release, body) in answers {
+        let page: Page<MediaServerAttributes> =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{release}: {e}"));
+        let a = page.data.unwrap().remove(0).attributes.unwrap();
+        for (field, found) in [
+            ("hostName", a.host_name.is_some()),
+            ("osType", a.os_type.is_some()),
+            ("nbuVersion", a.nbu_version.is_some()),
+            ("isMachineUp", a.is_machine_up.is_some()),
+            ("status.name", a.status.as_ref().is_some_and(|s| s.name.is_some())),
+        ] {
+            assert!(found, "{release}: media server attribute {field} not read from {body}");
         }
     }
 }

@@ -5,13 +5,16 @@
 
 pub mod disk_pools;
 pub mod jobs;
+pub mod media_servers;
 pub mod storage;
+pub mod storage_servers;
 
-use crate::config::{ApiVersion, Config, ServerConfig};
-use crate::exposition::Samples;
+use crate::config::{ApiVersion, Config, COLLECTORS};
+use crate::exposition::{Fam, Samples};
 use crate::netbackup::time::EpochMs;
-use crate::netbackup::{ApiError, Client, Walk};
+use crate::netbackup::{ApiError, Client, List, Paging, Walk};
 use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -103,7 +106,7 @@ impl Ctx<'_> {
     }
 }
 
-/// The server-wide timings collectors follow; a reload may change them.
+/// The timings collectors follow; a reload may change them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timings {
     pub collection_interval: Duration,
@@ -111,16 +114,25 @@ pub struct Timings {
     pub cache_ttl: Duration,
     /// `catchUpHorizon`: how far back jobs missed during an outage are still counted.
     pub catch_up_horizon: Duration,
+    /// `collectors.<name>.cacheTTL`, by position in [`COLLECTORS`].
+    ttls: [Option<Duration>; COLLECTORS.len()],
 }
 
 impl Timings {
-    pub fn of(s: &ServerConfig) -> Self {
+    pub fn of(c: &Config) -> Self {
+        let s = &c.server;
         Timings {
             collection_interval: s.collection_interval,
             job_window: s.job_window(),
             cache_ttl: s.cache_ttl,
             catch_up_horizon: s.catch_up_horizon,
+            ttls: std::array::from_fn(|i| c.collector_ttls.iter().find(|(n, _)| *n == COLLECTORS[i]).map(|(_, t)| *t)),
         }
+    }
+
+    /// How often the collector with config key `source` polls: its own `cacheTTL`, else `server.cacheTTL`.
+    pub fn ttl(&self, source: &str) -> Duration {
+        COLLECTORS.iter().position(|c| *c == source).and_then(|i| self.ttls[i]).unwrap_or(self.cache_ttl)
     }
 }
 
@@ -145,14 +157,59 @@ pub trait Collector: Send {
 
 /// The collectors `config` enables; `since` is the exporter's start (jobs that finished earlier are not counted).
 pub fn enabled(config: &Config, since: EpochMs) -> Vec<Box<dyn Collector>> {
-    let t = Timings::of(&config.server);
+    let t = Timings::of(config);
     let make = |name: &str| -> Option<Box<dyn Collector>> {
         Some(match name {
             "jobs" => Box::new(jobs::JobsCollector::new(&t, since)),
-            "storage" => Box::new(storage::StorageCollector::new(t.cache_ttl)),
-            "disk_pools" => Box::new(disk_pools::DiskPoolsCollector::new(t.cache_ttl)),
+            "storage" => Box::new(storage::StorageCollector::new(t.ttl(name))),
+            "disk_pools" => Box::new(disk_pools::DiskPoolsCollector::new(t.ttl(name))),
+            "storage_servers" => Box::new(storage_servers::StorageServersCollector::new(t.ttl(name))),
+            "media_servers" => Box::new(media_servers::MediaServersCollector::new(t.ttl(name))),
             _ => return None,
         })
     };
     config.collectors.iter().filter_map(|name| make(name)).collect()
+}
+
+/// Every item of an offset-paged list at `path` (all pages, `limit` per page), each passed with its JSON:API `id`
+/// to `keep`, which returns what to store (or `None` to skip it); then the commit. An abandoned collection is an
+/// error, so the caller's state stays as it was.
+pub fn offset_items<A: DeserializeOwned + Send, T>(
+    ctx: &Ctx,
+    path: &'static str,
+    limit: u32,
+    mut keep: impl FnMut(Option<String>, A) -> Option<T>,
+) -> Result<Vec<T>, ApiError> {
+    let mut out = Vec::new();
+    let list = List { path, version: ctx.version, paging: Paging::Offset, limit };
+    ctx.client.walk_parallel::<A>(list, &[vec![]], ctx.walk(), &mut |items| {
+        out.extend(items.into_iter().filter_map(|it| keep(it.id, it.attributes?)))
+    })?;
+    if !ctx.commit() {
+        return Err(ApiError::Timeout { path: path.into(), detail: "collection abandoned".into() });
+    }
+    Ok(out)
+}
+
+/// A state set: `labels` plus `key` = each of `states` at 0, the `current` one (upper-cased) at 1; a current state
+/// NetBackup reports beyond the documented ones gets its own series at 1.
+pub fn state_set(
+    out: &mut Samples,
+    fam: Fam,
+    labels: &[(&str, &str)],
+    (key, states): (&str, &[&str]),
+    current: Option<&str>,
+) {
+    let current = current.map(str::to_ascii_uppercase);
+    let mut with = labels.to_vec();
+    with.push((key, ""));
+    let last = with.len() - 1;
+    for state in states {
+        with[last].1 = state;
+        out.sample(fam, &with, f64::from(current.as_deref() == Some(*state)));
+    }
+    if let Some(other) = current.as_deref().filter(|s| !states.contains(s)) {
+        with[last].1 = other;
+        out.sample(fam, &with, 1.0);
+    }
 }

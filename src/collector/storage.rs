@@ -51,7 +51,7 @@ impl Collector for StorageCollector {
     }
 
     fn reconfigure(&mut self, t: &super::Timings) {
-        self.ttl = t.cache_ttl;
+        self.ttl = t.ttl(self.source());
     }
 
     fn collect(&mut self, ctx: &Ctx) -> Result<(), ApiError> {

@@ -40,10 +40,9 @@ pub const DEFAULT_COLLECTION_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Collectors this build implements.
-pub const COLLECTORS: &[&str] = &["jobs", "storage", "disk_pools"];
+pub const COLLECTORS: &[&str] = &["jobs", "storage", "disk_pools", "storage_servers", "media_servers"];
 /// Collectors the Go exporter has that we accept (with a warning) but do not implement yet.
-const FOREIGN_COLLECTORS: &[&str] =
-    &["alerts", "malware", "catalog", "slo", "tape", "perclient", "policies", "slps", "media_servers"];
+const FOREIGN_COLLECTORS: &[&str] = &["alerts", "malware", "catalog", "slo", "tape", "perclient", "policies", "slps"];
 
 /// A value that must never reach a log line, error message or debug output.
 #[derive(Clone, PartialEq, Eq)]
@@ -204,12 +203,19 @@ pub struct Config {
     pub sites: Vec<SiteConfig>,
     /// The enabled collectors, in [`COLLECTORS`] order.
     pub collectors: Vec<&'static str>,
+    /// `collectors.<name>.cacheTTL`: collectors polled on their own TTL instead of `server.cacheTTL`.
+    pub collector_ttls: Vec<(&'static str, Duration)>,
 }
 
 impl Config {
     /// True if collector `name` (one of [`COLLECTORS`]) is enabled.
     pub fn collects(&self, name: &str) -> bool {
         self.collectors.contains(&name)
+    }
+
+    /// How often collector `name` polls: its own `cacheTTL` if set, else `server.cacheTTL`.
+    pub fn ttl_of(&self, name: &str) -> Duration {
+        self.collector_ttls.iter().find(|(n, _)| *n == name).map_or(self.server.cache_ttl, |(_, t)| *t)
     }
 }
 
@@ -387,7 +393,7 @@ mod tests {
         let s = &l.config.sites[0];
         assert_eq!((s.port, s.api_version), (1556, Some(ApiVersion::new(12, 0))));
         assert_eq!(s.base_url(), "https://h:1556/netbackup");
-        assert_eq!(l.config.collectors, ["jobs", "disk_pools"]);
+        assert_eq!(l.config.collectors, ["jobs", "disk_pools", "storage_servers", "media_servers"]);
         assert_eq!(l.config.server.listen_address(), "0.0.0.0:2112");
         assert_eq!(format!("{:?}", s.api_key), "<redacted>");
     }

@@ -60,8 +60,8 @@ impl Parser<'_> {
                 format_args!("site {d:?} is defined more than once; give every server a unique site: name"),
             );
         }
-        let collectors = self.collectors(top.and_then(|m| m.get("collectors")));
-        Config { server, sites, collectors }
+        let (collectors, collector_ttls) = self.collectors(top.and_then(|m| m.get("collectors")));
+        Config { server, sites, collectors, collector_ttls }
     }
 
     fn server(&mut self, v: Option<&Value>) -> ServerConfig {
@@ -361,19 +361,21 @@ impl Parser<'_> {
         })
     }
 
-    fn collectors(&mut self, v: Option<&Value>) -> Vec<&'static str> {
+    /// The enabled collectors and their own `cacheTTL`s.
+    fn collectors(&mut self, v: Option<&Value>) -> (Vec<&'static str>, Vec<(&'static str, Duration)>) {
         // Every collector this build implements is on unless the file turns it off.
         let mut on: Vec<bool> = vec![true; COLLECTORS.len()];
+        let mut ttls: Vec<(&'static str, Duration)> = Vec::new();
         let enabled = |on: &[bool]| COLLECTORS.iter().zip(on).filter(|(_, on)| **on).map(|(n, _)| *n).collect();
         let Some(v) = v.filter(|v| !v.is_null()) else {
-            return enabled(&on);
+            return (enabled(&on), ttls);
         };
         let Value::Mapping(map) = v else {
             self.err(
                 "collectors",
                 format_args!("expected a mapping such as \"jobs: {{enabled: true}}\", found {}", show(v)),
             );
-            return enabled(&on);
+            return (enabled(&on), ttls);
         };
         for (k, val) in map {
             let Some(name) = k.as_str() else { continue };
@@ -382,8 +384,28 @@ impl Parser<'_> {
                 Value::Bool(b) => *b,
                 Value::Null => true,
                 Value::Mapping(m) => {
-                    for key in m.keys().filter_map(Value::as_str).filter(|k| *k != "enabled") {
+                    for key in m.keys().filter_map(Value::as_str).filter(|k| !matches!(*k, "enabled" | "cacheTTL")) {
                         self.warn(&format!("{path}.{key}"), "option not supported by this exporter; ignored");
+                    }
+                    if m.contains_key("cacheTTL") {
+                        match COLLECTORS.iter().find(|c| **c == name) {
+                            Some(&"jobs") => self.warn(
+                                &format!("{path}.cacheTTL"),
+                                "jobs are polled every server.collectionInterval; ignored",
+                            ),
+                            Some(c) => {
+                                let ttl = self.duration(Some(m), "cacheTTL", &path, DEFAULT_CACHE_TTL);
+                                if ttl < Duration::from_secs(1) {
+                                    self.err(
+                                        &format!("{path}.cacheTTL"),
+                                        "must be at least 1s; remove it to poll every server.cacheTTL",
+                                    );
+                                } else {
+                                    ttls.push((c, ttl));
+                                }
+                            }
+                            None => {}
+                        }
                     }
                     let m = Some(m);
                     m.and_then(|m| m.get("enabled")).is_none() || self.boolean(m, "enabled", &path)
@@ -411,6 +433,6 @@ impl Parser<'_> {
                 },
             }
         }
-        enabled(&on)
+        (enabled(&on), ttls)
     }
 }

@@ -133,3 +133,18 @@ pub fn opt_list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<
         _ => None,
     })
 }
+
+/// A nested object as NetBackup sends it: `null`, a non-object or a missing key → `None`; an object whose fields
+/// do not fit is `None` too, instead of failing the page.
+pub fn opt_obj<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Shape<T> {
+        Valid(T),
+        Other(IgnoredAny),
+    }
+    Ok(match Option::<Shape<T>>::deserialize(d)? {
+        Some(Shape::Valid(t)) => Some(t),
+        _ => None,
+    })
+}

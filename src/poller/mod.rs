@@ -302,7 +302,7 @@ pub fn start(site: &SiteConfig, config: &Config, store: &Arc<Store>) -> Result<P
             no_version: None,
             refused: 0,
             generation: 0,
-            timings: Timings::of(&config.server),
+            timings: Timings::of(config),
             sources,
             changed: true,
         }),

@@ -25,6 +25,8 @@ pub struct Control {
     pub no_rbac: bool,
     /// State overrides of disk pools and volumes (`disk_state=POOL:STATE` or `POOL/VOLUME:STATE`).
     pub disk_states: BTreeMap<String, String>,
+    /// State overrides of storage and media servers (`server_state=NAME:STATE`).
+    pub server_states: BTreeMap<String, String>,
     /// The next N `/admin/jobs` answers are `200` with `data: []` (as NetBackup answers a role without RBAC).
     pub empty: u64,
     /// The next N `/admin/jobs` pages hold only the first half of their items (pagination unchanged): jobs
@@ -73,6 +75,12 @@ impl Sim {
                         c.disk_states.insert(what.to_string(), state.to_string());
                     }
                     None => return error_reply(400, 8961, "disk_state wants POOL:STATE or POOL/VOLUME:STATE"),
+                },
+                "server_state" => match v.rsplit_once(':') {
+                    Some((name, state)) => {
+                        c.server_states.insert(name.to_string(), state.to_string());
+                    }
+                    None => return error_reply(400, 8961, "server_state wants NAME:STATE"),
                 },
                 "reset_stats" => self.stats.lock().clear(),
                 "revoke_tokens" => self.tokens.lock().clear(),

@@ -11,6 +11,7 @@ mod disk_pools;
 mod jobs;
 mod odata;
 mod reply;
+mod servers;
 mod world;
 
 use control::Control;
@@ -42,6 +43,7 @@ Flags:
   --old-jobs N              finished jobs 4-6 hours old (default 1000)
   --future MINUTES          how long new jobs keep arriving (default 720)
   --extra-storage-units N   storage units (and disk pools) beyond the built-in ones (default 0)
+  --extra-servers N         storage servers and media servers beyond the built-in ones (default 0)
   --latency-ms N            delay before every API answer (default 0)
   --workers N               HTTP worker threads (default 16)
 ";
@@ -81,6 +83,7 @@ struct Sim {
     plans: Vec<Plan>,
     origin: i64,
     extra_storage: usize,
+    extra_servers: usize,
     control: Mutex<Control>,
     stats: Mutex<BTreeMap<String, u64>>,
     cache: Mutex<FilterCache>,
@@ -108,6 +111,7 @@ fn main() {
     let mut token_validity: i64 = 86_400;
     let (mut seed, mut per_hour, mut old, mut future_min, mut extra, mut latency, mut workers) =
         (1u64, 2400i64, 1000i64, 720i64, 0usize, 0u64, 16usize);
+    let mut extra_servers = 0usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -121,6 +125,7 @@ fn main() {
             "--old-jobs" => old = num(arg_value(&mut args, &a), &a),
             "--future" => future_min = num(arg_value(&mut args, &a), &a),
             "--extra-storage-units" => extra = num(arg_value(&mut args, &a), &a),
+            "--extra-servers" => extra_servers = num(arg_value(&mut args, &a), &a),
             "--latency-ms" => latency = num(arg_value(&mut args, &a), &a),
             "--workers" => workers = num(arg_value(&mut args, &a), &a),
             "-h" | "--help" => {
@@ -155,6 +160,7 @@ fn main() {
         plans,
         origin,
         extra_storage: extra,
+        extra_servers,
         control: Mutex::new(Control { latency_ms: latency, fail_paths: "all".into(), ..Default::default() }),
         stats: Mutex::new(BTreeMap::new()),
         cache: Mutex::new(Vec::new()),
@@ -262,6 +268,13 @@ impl Sim {
     fn hook(&self, hook: &str, q: &BTreeMap<String, String>) -> Reply {
         match hook {
             "truth" => json_reply(200, &self.truth(), None),
+            "servers" => {
+                let c = self.control.lock().clone();
+                let mut storage = servers::storage_servers(self.origin, self.now(), self.extra_servers);
+                let mut media = servers::media_servers(self.extra_servers);
+                servers::override_states(&mut storage, &mut media, &c.server_states);
+                json_reply(200, &json!({"storageServers": storage, "mediaServers": media}), None)
+            }
             "stats" => json_reply(200, &json!(*self.stats.lock()), None),
             "control" => self.control_hook(q),
             _ => error_reply(404, 227, "no such simulator hook"),
@@ -344,6 +357,9 @@ impl Sim {
             "/netbackup/admin/jobs" => "jobs",
             "/netbackup/storage/storage-units" => "storage",
             "/netbackup/storage/disk-pools" => "disk_pools",
+            "/netbackup/storage/storage-servers" => "storage_servers",
+            // Not in NetBackup 8.3 (API 4.0): a 404, as on a real primary without the endpoint.
+            "/netbackup/config/media-servers" if self.release.api >= ApiVersion::new(5, 0) => "media_servers",
             _ => "other",
         };
         self.count(route);
@@ -395,7 +411,7 @@ impl Sim {
                         "nbuKeySize": 2048, "externalCaUsage": 0, "cacpivEnabled": 0, "ssoEnabled": false}),
                 None,
             ),
-            "jobs" | "storage" | "disk_pools" => {
+            "jobs" | "storage" | "disk_pools" | "storage_servers" | "media_servers" => {
                 let version = match self.negotiate(rq) {
                     Ok(v) => v,
                     Err(r) => return r,
@@ -418,6 +434,25 @@ impl Sim {
                         offset_list(version, q, units, ("storageUnit", "/storage/storage-units"), |u| {
                             u["name"].as_str().map(str::to_string)
                         })
+                    }
+                    "storage_servers" | "media_servers" => {
+                        let mut storage = servers::storage_servers(self.origin, self.now(), self.extra_servers);
+                        let mut media = servers::media_servers(self.extra_servers);
+                        servers::override_states(&mut storage, &mut media, &c.server_states);
+                        if route == "media_servers" {
+                            offset_list(version, q, media, ("mediaServer", "/config/media-servers"), |m| {
+                                m["hostName"].as_str().map(str::to_string)
+                            })
+                        } else {
+                            reply::offset_list_max(
+                                100,
+                                version,
+                                q,
+                                storage,
+                                ("storageServer", "/storage/storage-servers"),
+                                |s| Some(format!("{}:{}", s["sType"].as_str()?, s["name"].as_str()?)),
+                            )
+                        }
                     }
                     _ => {
                         let mut pools = disk_pools::disk_pools(self.origin, self.now(), self.extra_storage);

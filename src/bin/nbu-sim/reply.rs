@@ -36,10 +36,22 @@ pub fn offset_list(
     version: ApiVersion,
     q: &BTreeMap<String, String>,
     items: Vec<Value>,
+    what: (&str, &str),
+    id: impl Fn(&Value) -> Option<String>,
+) -> Reply {
+    offset_list_max(500, version, q, items, what, id)
+}
+
+/// One page of an offset-paged list whose `page[limit]` may be at most `max`.
+pub fn offset_list_max(
+    max: usize,
+    version: ApiVersion,
+    q: &BTreeMap<String, String>,
+    items: Vec<Value>,
     (kind, path): (&str, &str),
     id: impl Fn(&Value) -> Option<String>,
 ) -> Reply {
-    let limit = match Sim::limit(q, 500) {
+    let limit = match Sim::limit(q, max) {
         Ok(l) => l,
         Err(r) => return r,
     };

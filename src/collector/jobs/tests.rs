@@ -24,6 +24,7 @@ fn timings(interval: u64, window: u64, horizon: u64) -> Timings {
         job_window: Duration::from_secs(window),
         cache_ttl: Duration::from_secs(300),
         catch_up_horizon: Duration::from_secs(horizon),
+        ttls: Default::default(),
     }
 }
 
@@ -51,6 +52,7 @@ impl JobsCollector {
 fn render(c: &JobsCollector) -> String {
     let fams = crate::exposition::Families::new(&crate::exposition::HelpContext {
         cache_ttl: "5m".into(),
+        ttls: vec![],
         job_window: "1h".into(),
         up_window: "1m10s".into(),
     });

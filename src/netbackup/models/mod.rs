@@ -3,6 +3,9 @@
 use super::lenient;
 use serde::Deserialize;
 
+mod servers;
+pub use servers::{HostStatus, MediaServerAttributes, MsdpAttributes, StoragePoolDetails, StorageServerAttributes};
+
 /// One page of a JSON:API list response.
 #[derive(Debug, Deserialize)]
 pub struct Page<A> {
