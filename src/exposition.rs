@@ -52,6 +52,10 @@ pub enum Fam {
     MediaServerUp,
     MediaServerStatus,
     MediaServerInfo,
+    SlpBacklogImages,
+    SlpBacklogOldest,
+    SlpActive,
+    SlpInfo,
     JobsCount,
     JobsBytes,
     StatusCount,
@@ -111,6 +115,10 @@ const DEFS: [(&str, MetricType); FAMILY_COUNT] = [
     ("nbu_media_server_up", MetricType::GAUGE),
     ("nbu_media_server_status", MetricType::GAUGE),
     ("nbu_media_server_info", MetricType::GAUGE),
+    ("nbu_slp_backlog_images", MetricType::GAUGE),
+    ("nbu_slp_backlog_oldest_backup_timestamp_seconds", MetricType::GAUGE),
+    ("nbu_slp_active", MetricType::GAUGE),
+    ("nbu_slp_info", MetricType::GAUGE),
     ("nbu_jobs_count", MetricType::GAUGE),
     ("nbu_jobs_bytes", MetricType::GAUGE),
     ("nbu_status_count", MetricType::GAUGE),
@@ -153,7 +161,7 @@ impl Families {
             format!("(cached: {ttl} TTL)")
         };
         let (c_storage, c_pools) = (cached("storage"), cached("disk_pools"));
-        let (c_ss, c_ms) = (cached("storage_servers"), cached("media_servers"));
+        let (c_ss, c_ms, c_slp) = (cached("storage_servers"), cached("media_servers"), cached("slps"));
         let window = format!("(jobs that finished in the last {})", ctx.job_window);
         let help: [String; FAMILY_COUNT] = [
             "Build information of nbu_exporter (value always 1)".into(),
@@ -204,6 +212,14 @@ impl Families {
                  ACTIVE_FOR_DISK, OFFLINE, DEACTIVATED, VIRTUAL_NODE), 0 for the others {c_ms}"
             ),
             format!("Media server NetBackup version and OS type, value always 1 {c_ms}"),
+            format!(
+                "Images whose storage lifecycle (SLP) copies are not done, per SLP and slpImageState {c_slp}"
+            ),
+            format!(
+                "Backup time of the SLP's oldest image with SLP work left; alert on time() - this > 86400 {c_slp}"
+            ),
+            format!("1 if the SLP's secondary operations are active, 0 if inactive {c_slp}"),
+            format!("Storage lifecycle policy data classification and version, value always 1 {c_slp}"),
             format!("Finished jobs {window}"),
             format!("Bytes transferred by finished jobs {window}"),
             format!("Finished jobs per exit status {window}"),

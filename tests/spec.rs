@@ -3,7 +3,8 @@
 //! exporter reads is found under the name the spec gives it.
 
 use nbu_exporter::netbackup::models::{
-    DiskPoolAttributes, MediaServerAttributes, Page, StorageServerAttributes, StorageUnitAttributes,
+    DiskPoolAttributes, MediaServerAttributes, Page, SlpAttributes, SlpImageAttributes, StorageServerAttributes,
+    StorageUnitAttributes,
 };
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -233,6 +234,40 @@ fn media_server_fields_have_the_names_the_specs_give_them() {
             ("status.name", a.status.as_ref().is_some_and(|s| s.name.is_some())),
         ] {
             assert!(found, "{release}: media server attribute {field} not read from {body}");
+        }
+    }
+}
+
+#[test]
+fn slp_fields_have_the_names_the_specs_give_them() {
+    let images = answers("catalog.yaml", "/catalog/slp-images");
+    let slps: Vec<_> = answers("config.yaml", "/config/slps").into_iter().filter(|(_, b)| b != "null").collect();
+    if spec_dir().is_some() {
+        assert!(images.len() >= 5, "SLP images should be in the 10.3-11.2 catalog specs: {}", images.len());
+        assert!(slps.len() >= 2, "SLPs should be in the config specs: {}", slps.len());
+    }
+    for (release, body) in images {
+        let page: Page<SlpImageAttributes> = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{release}: {e}"));
+        let a = page.data.unwrap().remove(0).attributes.unwrap();
+        for (field, found) in [
+            ("slpName", a.slp_name.is_some()),
+            ("slpImageState", a.slp_image_state.is_some()),
+            ("backupTime", a.backup_time.is_some()),
+            ("backupId", a.backup_id.is_some()),
+        ] {
+            assert!(found, "{release}: SLP image attribute {field} not read from {body}");
+        }
+    }
+    for (release, body) in slps {
+        let page: Page<SlpAttributes> = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{release}: {e}"));
+        let a = page.data.unwrap().remove(0).attributes.unwrap();
+        for (field, found) in [
+            ("slpName", a.slp_name.is_some()),
+            ("active", a.active.is_some()),
+            ("dataClassification", a.data_classification.is_some()),
+            ("versionNumber", a.version_number.is_some()),
+        ] {
+            assert!(found, "{release}: SLP attribute {field} not read from {body}");
         }
     }
 }

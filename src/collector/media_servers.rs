@@ -5,7 +5,7 @@
 //! Status series exist at 0 for every status the spec documents, so `nbu_media_server_status{status="OFFLINE"} == 1`
 //! alerts see a server go offline.
 
-use super::{offset_items, state_set, Collector, Ctx};
+use super::{committed, offset_items, state_set, Collector, Ctx};
 use crate::exposition::{Fam, Samples};
 use crate::netbackup::models::MediaServerAttributes;
 use crate::netbackup::ApiError;
@@ -54,6 +54,7 @@ impl Collector for MediaServersCollector {
     fn collect(&mut self, ctx: &Ctx) -> Result<(), ApiError> {
         let mut servers =
             offset_items(ctx, PATH, PAGE_LIMIT, |_, a: MediaServerAttributes| a.host_name.is_some().then_some(a))?;
+        committed(ctx, PATH)?;
         servers.sort_by(|a, b| a.host_name.cmp(&b.host_name));
         servers.dedup_by(|a, b| a.host_name == b.host_name);
         self.servers = servers;

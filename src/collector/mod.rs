@@ -6,6 +6,7 @@
 pub mod disk_pools;
 pub mod jobs;
 pub mod media_servers;
+pub mod slps;
 pub mod storage;
 pub mod storage_servers;
 
@@ -165,6 +166,7 @@ pub fn enabled(config: &Config, since: EpochMs) -> Vec<Box<dyn Collector>> {
             "disk_pools" => Box::new(disk_pools::DiskPoolsCollector::new(t.ttl(name))),
             "storage_servers" => Box::new(storage_servers::StorageServersCollector::new(t.ttl(name))),
             "media_servers" => Box::new(media_servers::MediaServersCollector::new(t.ttl(name))),
+            "slps" => Box::new(slps::SlpsCollector::new(t.ttl(name))),
             _ => return None,
         })
     };
@@ -172,8 +174,7 @@ pub fn enabled(config: &Config, since: EpochMs) -> Vec<Box<dyn Collector>> {
 }
 
 /// Every item of an offset-paged list at `path` (all pages, `limit` per page), each passed with its JSON:API `id`
-/// to `keep`, which returns what to store (or `None` to skip it); then the commit. An abandoned collection is an
-/// error, so the caller's state stays as it was.
+/// to `keep`, which returns what to store (or `None` to skip it). The caller then calls [`committed`].
 pub fn offset_items<A: DeserializeOwned + Send, T>(
     ctx: &Ctx,
     path: &'static str,
@@ -185,10 +186,17 @@ pub fn offset_items<A: DeserializeOwned + Send, T>(
     ctx.client.walk_parallel::<A>(list, &[vec![]], ctx.walk(), &mut |items| {
         out.extend(items.into_iter().filter_map(|it| keep(it.id, it.attributes?)))
     })?;
-    if !ctx.commit() {
-        return Err(ApiError::Timeout { path: path.into(), detail: "collection abandoned".into() });
-    }
     Ok(out)
+}
+
+/// [`Ctx::commit`] as a result: an abandoned collection is an error (for `path`), so the caller's state stays as
+/// it was.
+pub fn committed(ctx: &Ctx, path: &str) -> Result<(), ApiError> {
+    if ctx.commit() {
+        Ok(())
+    } else {
+        Err(ApiError::Timeout { path: path.into(), detail: "collection abandoned".into() })
+    }
 }
 
 /// A state set: `labels` plus `key` = each of `states` at 0, the `current` one (upper-cased) at 1; a current state

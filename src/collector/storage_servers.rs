@@ -4,7 +4,7 @@
 //! Series carry `{site, storage_server}` (plus `storage_category` on the state and info series): one set per storage
 //! server configured on the primary (tens). MSDP series exist only for servers that report `msdpAttributes`.
 
-use super::{offset_items, state_set, Collector, Ctx};
+use super::{committed, offset_items, state_set, Collector, Ctx};
 use crate::exposition::{Fam, Samples};
 use crate::netbackup::models::StorageServerAttributes;
 use crate::netbackup::ApiError;
@@ -55,6 +55,7 @@ impl Collector for StorageServersCollector {
             a.name = a.name.or_else(|| id.map(|i| i.split_once(':').map_or(i.clone(), |(_, n)| n.to_string())));
             a.name.is_some().then_some(a)
         })?;
+        committed(ctx, PATH)?;
         servers.sort_by(|a, b| (&a.name, &a.s_type).cmp(&(&b.name, &b.s_type)));
         servers.dedup_by(|a, b| a.name == b.name && a.s_type == b.s_type);
         self.servers = servers;

@@ -12,6 +12,7 @@ mod jobs;
 mod odata;
 mod reply;
 mod servers;
+mod slp;
 mod world;
 
 use control::Control;
@@ -44,6 +45,7 @@ Flags:
   --future MINUTES          how long new jobs keep arriving (default 720)
   --extra-storage-units N   storage units (and disk pools) beyond the built-in ones (default 0)
   --extra-servers N         storage servers and media servers beyond the built-in ones (default 0)
+  --slp-images N            SLP images before the start, in every state (default 120)
   --latency-ms N            delay before every API answer (default 0)
   --workers N               HTTP worker threads (default 16)
 ";
@@ -84,6 +86,7 @@ struct Sim {
     origin: i64,
     extra_storage: usize,
     extra_servers: usize,
+    slp_images: usize,
     control: Mutex<Control>,
     stats: Mutex<BTreeMap<String, u64>>,
     cache: Mutex<FilterCache>,
@@ -111,7 +114,7 @@ fn main() {
     let mut token_validity: i64 = 86_400;
     let (mut seed, mut per_hour, mut old, mut future_min, mut extra, mut latency, mut workers) =
         (1u64, 2400i64, 1000i64, 720i64, 0usize, 0u64, 16usize);
-    let mut extra_servers = 0usize;
+    let (mut extra_servers, mut slp_images) = (0usize, 120usize);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -126,6 +129,7 @@ fn main() {
             "--future" => future_min = num(arg_value(&mut args, &a), &a),
             "--extra-storage-units" => extra = num(arg_value(&mut args, &a), &a),
             "--extra-servers" => extra_servers = num(arg_value(&mut args, &a), &a),
+            "--slp-images" => slp_images = num(arg_value(&mut args, &a), &a),
             "--latency-ms" => latency = num(arg_value(&mut args, &a), &a),
             "--workers" => workers = num(arg_value(&mut args, &a), &a),
             "-h" | "--help" => {
@@ -161,6 +165,7 @@ fn main() {
         origin,
         extra_storage: extra,
         extra_servers,
+        slp_images,
         control: Mutex::new(Control { latency_ms: latency, fail_paths: "all".into(), ..Default::default() }),
         stats: Mutex::new(BTreeMap::new()),
         cache: Mutex::new(Vec::new()),
@@ -268,6 +273,11 @@ impl Sim {
     fn hook(&self, hook: &str, q: &BTreeMap<String, String>) -> Reply {
         match hook {
             "truth" => json_reply(200, &self.truth(), None),
+            "slp" => json_reply(
+                200,
+                &json!({"images": slp::images(self.origin, self.now(), self.slp_images), "slps": slp::slps()}),
+                None,
+            ),
             "servers" => {
                 let c = self.control.lock().clone();
                 let mut storage = servers::storage_servers(self.origin, self.now(), self.extra_servers);
@@ -360,6 +370,9 @@ impl Sim {
             "/netbackup/storage/storage-servers" => "storage_servers",
             // Not in NetBackup 8.3 (API 4.0): a 404, as on a real primary without the endpoint.
             "/netbackup/config/media-servers" if self.release.api >= ApiVersion::new(5, 0) => "media_servers",
+            // SLP images and SLPs: in the 10.3 and later specs, not on 8.3.
+            "/netbackup/catalog/slp-images" if self.release.api >= ApiVersion::new(5, 0) => "slp_images",
+            "/netbackup/config/slps" if self.release.api >= ApiVersion::new(5, 0) => "slps",
             _ => "other",
         };
         self.count(route);
@@ -411,7 +424,7 @@ impl Sim {
                         "nbuKeySize": 2048, "externalCaUsage": 0, "cacpivEnabled": 0, "ssoEnabled": false}),
                 None,
             ),
-            "jobs" | "storage" | "disk_pools" | "storage_servers" | "media_servers" => {
+            "jobs" | "storage" | "disk_pools" | "storage_servers" | "media_servers" | "slp_images" | "slps" => {
                 let version = match self.negotiate(rq) {
                     Ok(v) => v,
                     Err(r) => return r,
@@ -435,6 +448,10 @@ impl Sim {
                             u["name"].as_str().map(str::to_string)
                         })
                     }
+                    "slp_images" => slp::image_page(version, q, slp::images(self.origin, self.now(), self.slp_images)),
+                    "slps" => reply::offset_list_max(100, version, q, slp::slps(), ("slp", "/config/slps"), |s| {
+                        s["slpName"].as_str().map(str::to_string)
+                    }),
                     "storage_servers" | "media_servers" => {
                         let mut storage = servers::storage_servers(self.origin, self.now(), self.extra_servers);
                         let mut media = servers::media_servers(self.extra_servers);

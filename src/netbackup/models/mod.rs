@@ -5,6 +5,8 @@ use serde::Deserialize;
 
 mod servers;
 pub use servers::{HostStatus, MediaServerAttributes, MsdpAttributes, StoragePoolDetails, StorageServerAttributes};
+mod slp;
+pub use slp::{SlpAttributes, SlpImageAttributes};
 
 /// One page of a JSON:API list response.
 #[derive(Debug, Deserialize)]
