@@ -56,6 +56,8 @@ pub enum Fam {
     SlpBacklogOldest,
     SlpActive,
     SlpInfo,
+    ServiceHostSuccess,
+    ServiceStatus,
     JobsCount,
     JobsBytes,
     StatusCount,
@@ -119,6 +121,8 @@ const DEFS: [(&str, MetricType); FAMILY_COUNT] = [
     ("nbu_slp_backlog_oldest_backup_timestamp_seconds", MetricType::GAUGE),
     ("nbu_slp_active", MetricType::GAUGE),
     ("nbu_slp_info", MetricType::GAUGE),
+    ("nbu_service_host_success", MetricType::GAUGE),
+    ("nbu_service_status", MetricType::GAUGE),
     ("nbu_jobs_count", MetricType::GAUGE),
     ("nbu_jobs_bytes", MetricType::GAUGE),
     ("nbu_status_count", MetricType::GAUGE),
@@ -162,6 +166,7 @@ impl Families {
         };
         let (c_storage, c_pools) = (cached("storage"), cached("disk_pools"));
         let (c_ss, c_ms, c_slp) = (cached("storage_servers"), cached("media_servers"), cached("slps"));
+        let c_svc = cached("services");
         let window = format!("(jobs that finished in the last {})", ctx.job_window);
         let help: [String; FAMILY_COUNT] = [
             "Build information of nbu_exporter (value always 1)".into(),
@@ -220,6 +225,8 @@ impl Families {
             ),
             format!("1 if the SLP's secondary operations are active, 0 if inactive {c_slp}"),
             format!("Storage lifecycle policy data classification and version, value always 1 {c_slp}"),
+            format!("1 if the host's NetBackup services were read in the latest collection, else 0 {c_svc}"),
+            format!("1 for the NetBackup service's current status (RUNNING, STOPPED, DISABLED), 0 for the others {c_svc}"),
             format!("Finished jobs {window}"),
             format!("Bytes transferred by finished jobs {window}"),
             format!("Finished jobs per exit status {window}"),

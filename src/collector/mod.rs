@@ -6,6 +6,7 @@
 pub mod disk_pools;
 pub mod jobs;
 pub mod media_servers;
+pub mod services;
 pub mod slps;
 pub mod storage;
 pub mod storage_servers;
@@ -167,6 +168,7 @@ pub fn enabled(config: &Config, since: EpochMs) -> Vec<Box<dyn Collector>> {
             "storage_servers" => Box::new(storage_servers::StorageServersCollector::new(t.ttl(name))),
             "media_servers" => Box::new(media_servers::MediaServersCollector::new(t.ttl(name))),
             "slps" => Box::new(slps::SlpsCollector::new(t.ttl(name))),
+            "services" => Box::new(services::ServicesCollector::new(t.ttl(name))),
             _ => return None,
         })
     };

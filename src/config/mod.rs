@@ -40,7 +40,8 @@ pub const DEFAULT_COLLECTION_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Collectors this build implements.
-pub const COLLECTORS: &[&str] = &["jobs", "storage", "disk_pools", "storage_servers", "media_servers", "slps"];
+pub const COLLECTORS: &[&str] =
+    &["jobs", "storage", "disk_pools", "storage_servers", "media_servers", "slps", "services"];
 /// Collectors the Go exporter has that we accept (with a warning) but do not implement yet.
 const FOREIGN_COLLECTORS: &[&str] = &["alerts", "malware", "catalog", "slo", "tape", "perclient", "policies"];
 
@@ -393,7 +394,7 @@ mod tests {
         let s = &l.config.sites[0];
         assert_eq!((s.port, s.api_version), (1556, Some(ApiVersion::new(12, 0))));
         assert_eq!(s.base_url(), "https://h:1556/netbackup");
-        assert_eq!(l.config.collectors, ["jobs", "disk_pools", "storage_servers", "media_servers", "slps"]);
+        assert_eq!(l.config.collectors, ["jobs", "disk_pools", "storage_servers", "media_servers", "slps", "services"]);
         assert_eq!(l.config.server.listen_address(), "0.0.0.0:2112");
         assert_eq!(format!("{:?}", s.api_key), "<redacted>");
     }

@@ -6,4 +6,4 @@ pub mod models;
 mod resolve;
 pub mod time;
 
-pub use client::{ApiError, Client, List, Paging, Walk};
+pub use client::{ApiError, At, Client, List, Paging, Walk};

@@ -27,6 +27,8 @@ pub struct Control {
     pub disk_states: BTreeMap<String, String>,
     /// State overrides of storage and media servers (`server_state=NAME:STATE`).
     pub server_states: BTreeMap<String, String>,
+    /// Status overrides of NetBackup services (`service_state=HOST/SERVICE:STATUS`).
+    pub service_states: BTreeMap<String, String>,
     /// The next N `/admin/jobs` answers are `200` with `data: []` (as NetBackup answers a role without RBAC).
     pub empty: u64,
     /// The next N `/admin/jobs` pages hold only the first half of their items (pagination unchanged): jobs
@@ -81,6 +83,12 @@ impl Sim {
                         c.server_states.insert(name.to_string(), state.to_string());
                     }
                     None => return error_reply(400, 8961, "server_state wants NAME:STATE"),
+                },
+                "service_state" => match v.rsplit_once(':') {
+                    Some((what, status)) if what.contains('/') => {
+                        c.service_states.insert(what.to_string(), status.to_string());
+                    }
+                    _ => return error_reply(400, 8961, "service_state wants HOST/SERVICE:STATUS"),
                 },
                 "reset_stats" => self.stats.lock().clear(),
                 "revoke_tokens" => self.tokens.lock().clear(),

@@ -12,6 +12,7 @@ mod jobs;
 mod odata;
 mod reply;
 mod servers;
+mod services;
 mod slp;
 mod world;
 
@@ -278,6 +279,21 @@ impl Sim {
                 &json!({"images": slp::images(self.origin, self.now(), self.slp_images), "slps": slp::slps()}),
                 None,
             ),
+            "services" => {
+                let c = self.control.lock().clone();
+                let mut storage = servers::storage_servers(self.origin, self.now(), self.extra_servers);
+                let mut media = servers::media_servers(self.extra_servers);
+                servers::override_states(&mut storage, &mut media, &c.server_states);
+                let hosts: Vec<Value> = services::hosts(&media)
+                    .into_iter()
+                    .map(|(id, name, _)| {
+                        let answer = services::services(self.release.api, &id, &media, &c.service_states);
+                        let body: Value = serde_json::from_str(&answer.1).unwrap_or(Value::Null);
+                        json!({"hostName": name, "status": answer.0, "answer": body})
+                    })
+                    .collect();
+                json_reply(200, &json!({"hosts": hosts}), None)
+            }
             "servers" => {
                 let c = self.control.lock().clone();
                 let mut storage = servers::storage_servers(self.origin, self.now(), self.extra_servers);
@@ -373,6 +389,12 @@ impl Sim {
             // SLP images and SLPs: in the 10.3 and later specs, not on 8.3.
             "/netbackup/catalog/slp-images" if self.release.api >= ApiVersion::new(5, 0) => "slp_images",
             "/netbackup/config/slps" if self.release.api >= ApiVersion::new(5, 0) => "slps",
+            "/netbackup/config/hosts" if self.release.api >= ApiVersion::new(5, 0) => "hosts",
+            p if self.release.api >= ApiVersion::new(5, 0)
+                && p.strip_prefix("/netbackup/admin/hosts/").is_some_and(|r| r.ends_with("/services")) =>
+            {
+                "services"
+            }
             _ => "other",
         };
         self.count(route);
@@ -424,7 +446,8 @@ impl Sim {
                         "nbuKeySize": 2048, "externalCaUsage": 0, "cacpivEnabled": 0, "ssoEnabled": false}),
                 None,
             ),
-            "jobs" | "storage" | "disk_pools" | "storage_servers" | "media_servers" | "slp_images" | "slps" => {
+            "jobs" | "storage" | "disk_pools" | "storage_servers" | "media_servers" | "slp_images" | "slps"
+            | "hosts" | "services" => {
                 let version = match self.negotiate(rq) {
                     Ok(v) => v,
                     Err(r) => return r,
@@ -447,6 +470,16 @@ impl Sim {
                         offset_list(version, q, units, ("storageUnit", "/storage/storage-units"), |u| {
                             u["name"].as_str().map(str::to_string)
                         })
+                    }
+                    "hosts" | "services" => {
+                        let mut storage = servers::storage_servers(self.origin, self.now(), self.extra_servers);
+                        let mut media = servers::media_servers(self.extra_servers);
+                        servers::override_states(&mut storage, &mut media, &c.server_states);
+                        let id = path.trim_start_matches("/netbackup/admin/hosts/").trim_end_matches("/services");
+                        match route {
+                            "hosts" => services::hosts_answer(version, q, &media),
+                            _ => services::services(version, id, &media, &c.service_states),
+                        }
                     }
                     "slp_images" => slp::image_page(version, q, slp::images(self.origin, self.now(), self.slp_images)),
                     "slps" => reply::offset_list_max(100, version, q, slp::slps(), ("slp", "/config/slps"), |s| {

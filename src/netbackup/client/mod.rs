@@ -124,7 +124,7 @@ impl Client {
     /// answer's body (an error envelope) is read whole, up to [`ERROR_BODY_LIMIT`].
     fn send<T>(
         &self,
-        path: &'static str,
+        at: At<'_>,
         query: &[(&str, String)],
         accept: &str,
         auth: bool,
@@ -132,9 +132,9 @@ impl Client {
     ) -> Result<(http_parts::Parts, Answer<T>), ApiError> {
         let once = || {
             let started = std::time::Instant::now();
-            let result = self.send_inner(path, query, accept, auth, parse);
+            let result = self.send_inner(at.path, query, accept, auth, parse);
             let status = result.as_ref().ok().map(|(_, a)| a.status());
-            self.stats.lock().record(path, status, started.elapsed());
+            self.stats.lock().record(at.endpoint, status, started.elapsed());
             result
         };
         let result = once();
@@ -153,7 +153,7 @@ impl Client {
 
     fn send_inner<T>(
         &self,
-        path: &'static str,
+        path: &str,
         query: &[(&str, String)],
         accept: &str,
         auth: bool,
@@ -198,15 +198,16 @@ impl Client {
     }
 
     /// Authenticated GET of a JSON document at the given API version, retried with backoff on transient failures.
-    pub fn get_json<T: DeserializeOwned>(
+    pub fn get_json<'p, T: DeserializeOwned>(
         &self,
-        path: &'static str,
+        at: impl Into<At<'p>>,
         query: &[(&str, String)],
         version: ApiVersion,
     ) -> Result<(T, Option<EpochMs>), ApiError> {
+        let at = at.into();
         let mut attempt = 0;
         loop {
-            match self.get_json_once(path, query, version) {
+            match self.get_json_once(at, query, version) {
                 Err(e) if attempt < RETRIES && retryable(&e) => {
                     let wait = backoff(attempt, &e);
                     log::debug!("{e}; retrying in {:.1}s", wait.as_secs_f64());
@@ -222,17 +223,18 @@ impl Client {
     /// costs is what its decoded items keep (fields the models ignore are skipped unread into memory).
     fn get_json_once<T: DeserializeOwned>(
         &self,
-        path: &'static str,
+        at: At<'_>,
         query: &[(&str, String)],
         version: ApiVersion,
     ) -> Result<(T, Option<EpochMs>), ApiError> {
+        let path = at.path;
         let accept = format!("application/vnd.netbackup+json;version={version}");
         let limit = self.body_limit;
         let parse = |body: &mut ureq::Body| -> Result<T, ApiError> {
             let reader = std::io::BufReader::with_capacity(64 << 10, body.with_config().limit(limit).reader());
             serde_json::from_reader(reader).map_err(|e| body_error(path, e))
         };
-        match self.send(path, query, &accept, true, &parse)? {
+        match self.send(at, query, &accept, true, &parse)? {
             (parts, Answer::Ok(_, value)) => Ok((value, parts.date)),
             (parts, Answer::Failed(status, body)) => {
                 Err(Self::failure(path, status, &body, version, parts.retry_after))
@@ -242,7 +244,7 @@ impl Client {
 
     /// Unauthenticated `GET /ping`: the server's own API version from `X-NetBackup-API-Version`, if it sends one.
     pub fn ping(&self) -> Result<Option<ApiVersion>, ApiError> {
-        match self.send("/ping", &[], "text/vnd.netbackup+plain", false, &|_| Ok(()))? {
+        match self.send("/ping".into(), &[], "text/vnd.netbackup+plain", false, &|_| Ok(()))? {
             (parts, Answer::Ok(..)) => Ok(parts.api_version.as_deref().and_then(ApiVersion::parse)),
             (_, Answer::Failed(status, body)) => {
                 let env: ErrorEnvelope = serde_json::from_slice(&body).unwrap_or_default();
@@ -273,6 +275,20 @@ impl Client {
         }
         let (newest, oldest) = (VERSION_LADDER[0], VERSION_LADDER[VERSION_LADDER.len() - 1]);
         Err(ApiError::NoVersion { newest, oldest })
+    }
+}
+
+/// Where a request goes: the endpoint it is counted under (a fixed path or template such as
+/// `/admin/hosts/{hostId}/services`, so request metrics stay bounded) and the path actually requested.
+#[derive(Debug, Clone, Copy)]
+pub struct At<'a> {
+    pub endpoint: &'static str,
+    pub path: &'a str,
+}
+
+impl From<&'static str> for At<'static> {
+    fn from(path: &'static str) -> Self {
+        At { endpoint: path, path }
     }
 }
 

@@ -7,6 +7,8 @@ mod servers;
 pub use servers::{HostStatus, MediaServerAttributes, MsdpAttributes, StoragePoolDetails, StorageServerAttributes};
 mod slp;
 pub use slp::{SlpAttributes, SlpImageAttributes};
+mod services;
+pub use services::{HostAttributes, HostsAnswer, ServiceAttributes};
 
 /// One page of a JSON:API list response.
 #[derive(Debug, Deserialize)]
