@@ -6,6 +6,7 @@
 pub mod disk_pools;
 pub mod jobs;
 pub mod storage;
+pub mod tape;
 
 use crate::config::{ApiVersion, Config, ServerConfig};
 use crate::exposition::Samples;
@@ -151,6 +152,7 @@ pub fn enabled(config: &Config, since: EpochMs) -> Vec<Box<dyn Collector>> {
             "jobs" => Box::new(jobs::JobsCollector::new(&t, since)),
             "storage" => Box::new(storage::StorageCollector::new(t.cache_ttl)),
             "disk_pools" => Box::new(disk_pools::DiskPoolsCollector::new(t.cache_ttl)),
+            "tape" => Box::new(tape::TapeCollector::new(t.cache_ttl)),
             _ => return None,
         })
     };

@@ -3,6 +3,10 @@
 use super::lenient;
 use serde::Deserialize;
 
+pub mod tape;
+
+pub use tape::{DevicePath, DriveAttributes, Empty, MediaRobot, TapeMediaAttributes, VolumePoolAttributes};
+
 /// One page of a JSON:API list response.
 #[derive(Debug, Deserialize)]
 pub struct Page<A> {
