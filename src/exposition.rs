@@ -69,6 +69,23 @@ pub enum Fam {
     JobsFinishedTotal,
     JobsBytesTotal,
     JobsInStore,
+    TapeDrives,
+    TapeDrivesByControl,
+    TapeDriveInfo,
+    TapeDriveUp,
+    TapeDriveNeedsCleaning,
+    TapeDrivePaths,
+    TapeDrivePathsDown,
+    TapeDriveLastCleaning,
+    TapeMedia,
+    TapePoolFrozen,
+    TapePoolSuspended,
+    TapePoolFull,
+    TapePoolAtMaxMounts,
+    TapePoolMountsRatio,
+    TapeScratchAvailable,
+    TapePoolPartiallyFull,
+    TapeRobotHosts,
     CollectionDuration,
     CollectionErrors,
     ApiRequests,
@@ -134,6 +151,23 @@ const DEFS: [(&str, MetricType); FAMILY_COUNT] = [
     ("nbu_jobs_finished_total", MetricType::COUNTER),
     ("nbu_jobs_transferred_bytes_total", MetricType::COUNTER),
     ("nbu_exporter_jobs_in_store", MetricType::GAUGE),
+    ("nbu_tape_drives_count", MetricType::GAUGE),
+    ("nbu_tape_drives_by_control_mode", MetricType::GAUGE),
+    ("nbu_tape_drive_info", MetricType::GAUGE),
+    ("nbu_tape_drive_up", MetricType::GAUGE),
+    ("nbu_tape_drive_needs_cleaning", MetricType::GAUGE),
+    ("nbu_tape_drive_paths", MetricType::GAUGE),
+    ("nbu_tape_drive_paths_down", MetricType::GAUGE),
+    ("nbu_tape_drive_last_cleaning_timestamp_seconds", MetricType::GAUGE),
+    ("nbu_tape_media_count", MetricType::GAUGE),
+    ("nbu_tape_pool_frozen_media", MetricType::GAUGE),
+    ("nbu_tape_pool_suspended_media", MetricType::GAUGE),
+    ("nbu_tape_pool_full_media", MetricType::GAUGE),
+    ("nbu_tape_pool_media_at_max_mounts", MetricType::GAUGE),
+    ("nbu_tape_pool_media_max_mounts_ratio", MetricType::GAUGE),
+    ("nbu_tape_scratch_media_available", MetricType::GAUGE),
+    ("nbu_tape_pool_partially_full", MetricType::GAUGE),
+    ("nbu_tape_robot_device_hosts", MetricType::GAUGE),
     ("nbu_exporter_collection_duration_seconds", MetricType::HISTOGRAM),
     ("nbu_exporter_collection_errors_total", MetricType::COUNTER),
     ("nbu_exporter_api_requests_total", MetricType::COUNTER),
@@ -166,7 +200,7 @@ impl Families {
         };
         let (c_storage, c_pools) = (cached("storage"), cached("disk_pools"));
         let (c_ss, c_ms, c_slp) = (cached("storage_servers"), cached("media_servers"), cached("slps"));
-        let c_svc = cached("services");
+        let (c_svc, c_tape) = (cached("services"), cached("tape"));
         let window = format!("(jobs that finished in the last {})", ctx.job_window);
         let help: [String; FAMILY_COUNT] = [
             "Build information of nbu_exporter (value always 1)".into(),
@@ -244,6 +278,38 @@ impl Families {
              counted once"
                 .into(),
             "Jobs held in the exporter's in-memory job store".into(),
+            format!(
+                "Tape drives per drive type, robot type and driveStatus (DRIVE_STATUS_UP, _DOWN, _MIXED, _DISABLED; \
+                 all four present) {c_tape}"
+            ),
+            format!(
+                "Tape drives per control mode (driveControl: DRIVE_CONTROL_AVR, DRIVE_CONTROL_DOWN, ...; every \
+                 documented mode present) {c_tape}"
+            ),
+            format!(
+                "Tape drive configuration, value always 1: media server (deviceHost), drive type, robot type and \
+                 number {c_tape}"
+            ),
+            format!("1 if the tape drive's driveStatus is DRIVE_STATUS_UP, else 0 {c_tape}"),
+            format!("1 if NetBackup marks the tape drive NEEDS CLEANING, else 0 {c_tape}"),
+            format!("Device paths of the tape drive {c_tape}"),
+            format!("Device paths of the tape drive whose pathStatus is PATH_STATUS_DOWN {c_tape}"),
+            format!("Unix time the tape drive was last cleaned; absent when never {c_tape}"),
+            format!("Tape media per volume pool, media type, robot type and mediaStatus {c_tape}"),
+            format!("Tape media of the volume pool that are FROZEN {c_tape}"),
+            format!("Tape media of the volume pool that are SUSPENDED {c_tape}"),
+            format!("Tape media of the volume pool that are FULL {c_tape}"),
+            format!("Tape media of the volume pool with a mount limit (maxMounts > 0) reached or passed {c_tape}"),
+            format!(
+                "Highest mounts/maxMounts among the volume pool's media with a mount limit (1 = limit reached) \
+                 {c_tape}"
+            ),
+            format!(
+                "Data media of a scratch pool (poolType SCRATCH_MEDIA_POOL) neither frozen, suspended nor full \
+                 {c_tape}"
+            ),
+            format!("Partially full media of the tape volume pool (partiallyFullMedia) {c_tape}"),
+            format!("Device hosts with robots configured {c_tape}"),
             "Time one collection of a source took, retries included".into(),
             "Failed collections by kind: transport, timeout, unauthorized, forbidden, unsupported (404), version, http, decode".into(),
             "Requests sent to NetBackup by endpoint and HTTP status (error: no answer)".into(),

@@ -11,13 +11,15 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The Go exporter's gauge names that end in `_count`, kept for drop-in compatibility (docs/metrics.md).
-const GO_COMPATIBLE: [&str; 6] = [
+const GO_COMPATIBLE: [&str; 8] = [
     "nbu_jobs_count",
     "nbu_status_count",
     "nbu_jobs_files_count",
     "nbu_jobs_state_count",
     "nbu_jobs_queued_count",
     "nbu_disk_pool_volume_count",
+    "nbu_tape_drives_count",
+    "nbu_tape_media_count",
 ];
 
 /// `name` on the PATH, or `None` after saying SKIPPED (a failure when `NBU_REQUIRE_PROMETHEUS=1`).
@@ -42,7 +44,9 @@ fn tool(name: &str) -> Option<String> {
 fn promtool_lints_nothing_but_the_go_compatible_count_names() {
     let Some(promtool) = tool("promtool") else { return };
     let sim = Sim::start("10.4", &[]);
-    let exp = Exporter::start(&config("  collectionInterval: 1s\n", &[sim.site("dc1", "test-key", "")]));
+    // Every collector on, the opt-in tape one included.
+    let yaml = config("  collectionInterval: 1s\n", &[sim.site("dc1", "test-key", "")]) + "collectors:\n  tape: true\n";
+    let exp = Exporter::start(&yaml);
     exp.wait_ready();
     let page = wait_for(Duration::from_secs(10), "a page with every job family", || {
         let m = exp.scrape();

@@ -3,8 +3,8 @@
 //! exporter reads is found under the name the spec gives it.
 
 use nbu_exporter::netbackup::models::{
-    DiskPoolAttributes, MediaServerAttributes, Page, SlpAttributes, SlpImageAttributes, StorageServerAttributes,
-    StorageUnitAttributes,
+    DiskPoolAttributes, DriveAttributes, Empty, MediaServerAttributes, Page, SlpAttributes, SlpImageAttributes,
+    StorageServerAttributes, StorageUnitAttributes, TapeMediaAttributes, VolumePoolAttributes,
 };
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
@@ -270,4 +270,123 @@ fn slp_fields_have_the_names_the_specs_give_them() {
             assert!(found, "{release}: SLP attribute {field} not read from {body}");
         }
     }
+}
+
+/// `(release, body)` answers of `path` in every release's storage spec, at least `min` of them when the specs
+/// are there.
+fn storage_answers(path: &str, min: usize) -> Vec<(String, String)> {
+    let answers = answers("storage.yaml", path);
+    if spec_dir().is_some() {
+        assert!(answers.len() >= min, "{path} should be in at least {min} storage specs: {}", answers.len());
+    }
+    answers
+}
+
+fn assert_read(release: &str, what: &str, body: &str, read: &[(&str, bool)]) {
+    for (field, found) in read {
+        assert!(found, "{release}: {what} attribute {field} not read from {body}");
+    }
+}
+
+#[test]
+fn tape_drive_fields_have_the_names_the_specs_give_them() {
+    // 10.3, 10.4, 10.5, 11.0.
+    for (release, body) in storage_answers("/storage/drives", 4) {
+        let page: Page<DriveAttributes> = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{release}: {e}"));
+        let item = page.data.unwrap().remove(0);
+        assert!(item.id.is_some(), "{release}: the drive name is the item id");
+        let a = item.attributes.unwrap();
+        let paths = a.device_paths.clone().unwrap_or_default();
+        assert_read(
+            &release,
+            "drive",
+            &body,
+            &[
+                ("driveType", a.drive_type.is_some()),
+                ("robotType", a.robot_type.is_some()),
+                ("robotNumber", a.robot_number.is_some()),
+                ("driveStatus", a.drive_status.is_some()),
+                ("driveControl", a.drive_control.is_some()),
+                ("cleaningComment", a.cleaning_comment.is_some()),
+                ("lastCleaningTime", a.last_cleaning_time.is_some()),
+                ("deviceHost", a.device_host.is_some()),
+                ("devicePaths[].pathStatus", paths.len() == 1 && paths[0].path_status.is_some()),
+            ],
+        );
+        let p = page.meta.and_then(|m| m.pagination).expect("offset pagination");
+        assert!(p.count.is_some() && p.last.is_some(), "{release}: offset pagination not read from {body}");
+    }
+}
+
+#[test]
+fn tape_media_and_pool_fields_have_the_names_the_specs_give_them() {
+    // 10.4, 10.5, 11.0 (10.3 has neither endpoint).
+    for (release, body) in storage_answers("/storage/tape-media", 3) {
+        let page: Page<TapeMediaAttributes> = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{release}: {e}"));
+        let a = page.data.unwrap().remove(0).attributes.unwrap();
+        let robot = a.robot.clone().unwrap_or_default();
+        assert_read(
+            &release,
+            "tape media",
+            &body,
+            &[
+                ("mediaType", a.media_type.is_some()),
+                ("volumePool", a.volume_pool.is_some()),
+                ("mediaStatus", a.media_status.is_some()),
+                ("mounts", a.mounts.is_some()),
+                ("maxMounts", a.max_mounts.is_some()),
+                ("robot.robotType", robot.robot_type.is_some()),
+                ("robot.robotNumber", robot.robot_number.is_some()),
+            ],
+        );
+        cursor_next_is_read(&release, &body, page.meta);
+    }
+    for (release, body) in storage_answers("/storage/tape-volume-pools", 3) {
+        let page: Page<VolumePoolAttributes> = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{release}: {e}"));
+        let a = page.data.unwrap().remove(0).attributes.unwrap();
+        assert_read(
+            &release,
+            "volume pool",
+            &body,
+            &[
+                ("volumePoolName", a.volume_pool_name.is_some()),
+                ("poolType", a.pool_type.is_some()),
+                ("partiallyFullMedia", a.partially_full_media.is_some()),
+            ],
+        );
+        cursor_next_is_read(&release, &body, page.meta);
+    }
+}
+
+/// The cursor walk follows `meta.pagination.next`; 10.4 declares the pagination in common.yaml (not in the
+/// bundle), so only the releases that inline it are checked.
+fn cursor_next_is_read(release: &str, body: &str, meta: Option<nbu_exporter::netbackup::models::Meta>) {
+    let v: Value = serde_json::from_str(body).unwrap();
+    if v["meta"]["pagination"].is_object() {
+        let next = meta.and_then(|m| m.pagination).and_then(|p| p.next);
+        assert!(next.is_some(), "{release}: meta.pagination.next not read from {body}");
+    }
+}
+
+#[test]
+fn robot_device_hosts_parse_from_the_schema_and_the_spec_example() {
+    for (release, body) in storage_answers("/storage/robots-device-hosts", 3) {
+        let page: Page<Empty> = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{release}: {e}"));
+        assert!(page.data.unwrap()[0].id.is_some(), "{release}: the host name is the item id");
+    }
+    let Some(dir) = spec_dir() else { return };
+    let mut examples = 0;
+    for release in ["10.4", "10.5", "11.0"] {
+        let Ok(text) = std::fs::read_to_string(dir.join(release).join("storage.yaml")) else { continue };
+        let spec = to_json(serde_yaml::from_str(&text).unwrap());
+        let ok = &spec["paths"]["/storage/robots-device-hosts"]["get"]["responses"]["200"]["content"];
+        for media in ok.as_object().into_iter().flat_map(|m| m.values()) {
+            if media["example"].is_object() {
+                let page: Page<Empty> = serde_json::from_value(media["example"].clone()).unwrap();
+                assert_eq!(page.data.unwrap().len(), 2, "{release}");
+                examples += 1;
+            }
+        }
+    }
+    assert!(examples >= 1, "the 10.4 spec has an example of robots-device-hosts");
 }

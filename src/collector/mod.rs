@@ -10,6 +10,7 @@ pub mod services;
 pub mod slps;
 pub mod storage;
 pub mod storage_servers;
+pub mod tape;
 
 use crate::config::{ApiVersion, Config, COLLECTORS};
 use crate::exposition::{Fam, Samples};
@@ -169,6 +170,7 @@ pub fn enabled(config: &Config, since: EpochMs) -> Vec<Box<dyn Collector>> {
             "media_servers" => Box::new(media_servers::MediaServersCollector::new(t.ttl(name))),
             "slps" => Box::new(slps::SlpsCollector::new(t.ttl(name))),
             "services" => Box::new(services::ServicesCollector::new(t.ttl(name))),
+            "tape" => Box::new(tape::TapeCollector::new(t.ttl(name))),
             _ => return None,
         })
     };

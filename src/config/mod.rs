@@ -41,9 +41,11 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Collectors this build implements.
 pub const COLLECTORS: &[&str] =
-    &["jobs", "storage", "disk_pools", "storage_servers", "media_servers", "slps", "services"];
+    &["jobs", "storage", "disk_pools", "storage_servers", "media_servers", "slps", "services", "tape"];
+/// Collectors of [`COLLECTORS`] that are off unless the file turns them on (opt-in in the Go exporter too).
+pub const DEFAULT_OFF: &[&str] = &["tape"];
 /// Collectors the Go exporter has that we accept (with a warning) but do not implement yet.
-const FOREIGN_COLLECTORS: &[&str] = &["alerts", "malware", "catalog", "slo", "tape", "perclient", "policies"];
+const FOREIGN_COLLECTORS: &[&str] = &["alerts", "malware", "catalog", "slo", "perclient", "policies"];
 
 /// A value that must never reach a log line, error message or debug output.
 #[derive(Clone, PartialEq, Eq)]
@@ -397,6 +399,17 @@ mod tests {
         assert_eq!(l.config.collectors, ["jobs", "disk_pools", "storage_servers", "media_servers", "slps", "services"]);
         assert_eq!(l.config.server.listen_address(), "0.0.0.0:2112");
         assert_eq!(format!("{:?}", s.api_key), "<redacted>");
+    }
+
+    #[test]
+    fn tape_is_opt_in() {
+        let l = parse("nbuservers:\n  - {host: h, apiKey: k}\n").unwrap();
+        assert_eq!(l.config.collectors, ["jobs", "storage", "disk_pools"]);
+        for on in ["tape: true", "tape: {enabled: true}", "tape:"] {
+            let l = parse(&format!("nbuservers:\n  - {{host: h, apiKey: k}}\ncollectors:\n  {on}\n")).unwrap();
+            assert_eq!(l.config.collectors, ["jobs", "storage", "disk_pools", "tape"], "{on}");
+            assert!(l.warnings.is_empty(), "{on}: {:?}", l.warnings);
+        }
     }
 
     #[test]

@@ -363,8 +363,8 @@ impl Parser<'_> {
 
     /// The enabled collectors and their own `cacheTTL`s.
     fn collectors(&mut self, v: Option<&Value>) -> (Vec<&'static str>, Vec<(&'static str, Duration)>) {
-        // Every collector this build implements is on unless the file turns it off.
-        let mut on: Vec<bool> = vec![true; COLLECTORS.len()];
+        // Every collector this build implements is on unless the file turns it off, but those of DEFAULT_OFF.
+        let mut on: Vec<bool> = COLLECTORS.iter().map(|c| !DEFAULT_OFF.contains(c)).collect();
         let mut ttls: Vec<(&'static str, Duration)> = Vec::new();
         let enabled = |on: &[bool]| COLLECTORS.iter().zip(on).filter(|(_, on)| **on).map(|(n, _)| *n).collect();
         let Some(v) = v.filter(|v| !v.is_null()) else {

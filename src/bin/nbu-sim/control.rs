@@ -38,6 +38,8 @@ pub struct Control {
     pub reject_versions: bool,
     /// Every job item carries an unknown attribute of this many bytes (big pages for memory tests).
     pub pad_bytes: usize,
+    /// Tape drive state and cleaning overrides (`drive_state=DRIVE:STATE`, `drive_clean=DRIVE[:done]`).
+    pub tape: super::tape::Overrides,
 }
 
 impl Control {
@@ -90,6 +92,11 @@ impl Sim {
                     }
                     _ => return error_reply(400, 8961, "service_state wants HOST/SERVICE:STATUS"),
                 },
+                "drive_state" | "drive_clean" => {
+                    if let Err(e) = c.tape.apply(k, v, now_ms()) {
+                        return error_reply(400, 8961, &e);
+                    }
+                }
                 "reset_stats" => self.stats.lock().clear(),
                 "revoke_tokens" => self.tokens.lock().clear(),
                 _ => return error_reply(400, 8961, &format!("unknown control {k}")),

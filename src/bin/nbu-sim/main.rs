@@ -1,10 +1,10 @@
 //! `nbu-sim`: a NetBackup REST API simulator for demos, integration tests and benchmarks.
 //!
 //! Serves `/netbackup/ping`, `/netbackup/security/serverinfo`, `/netbackup/admin/jobs` (cursor or offset paging,
-//! OData filter subset), `/netbackup/storage/storage-units` and `/netbackup/storage/disk-pools` the way a real
-//! primary of the chosen release does, with API-key auth and version negotiation. Test hooks under `/_sim/`:
-//! `truth` (ground truth), `stats` (request counts) and `control` (latency, failures, hangs, freeze, RBAC, key
-//! rotation, listing faults; see `control.rs`).
+//! OData filter subset), `/netbackup/storage/storage-units`, `/netbackup/storage/disk-pools` and the tape endpoints
+//! (`tape.rs`) the way a real primary of the chosen release does, with API-key auth and version negotiation. Test
+//! hooks under `/_sim/`: `truth` (ground truth; `truth/tape` for the tape inventory), `stats` (request counts) and
+//! `control` (latency, failures, hangs, freeze, RBAC, key rotation, listing faults; see `control.rs`).
 
 mod control;
 mod disk_pools;
@@ -14,6 +14,7 @@ mod reply;
 mod servers;
 mod services;
 mod slp;
+mod tape;
 mod world;
 
 use control::Control;
@@ -47,6 +48,9 @@ Flags:
   --extra-storage-units N   storage units (and disk pools) beyond the built-in ones (default 0)
   --extra-servers N         storage servers and media servers beyond the built-in ones (default 0)
   --slp-images N            SLP images before the start, in every state (default 120)
+  --tape-drives N           tape drives (default 12)
+  --tape-media N            tape media (default 200)
+  --tape-pools N            tape volume pools (default 6)
   --latency-ms N            delay before every API answer (default 0)
   --workers N               HTTP worker threads (default 16)
 ";
@@ -88,6 +92,7 @@ struct Sim {
     extra_storage: usize,
     extra_servers: usize,
     slp_images: usize,
+    tape: tape::Inventory,
     control: Mutex<Control>,
     stats: Mutex<BTreeMap<String, u64>>,
     cache: Mutex<FilterCache>,
@@ -116,6 +121,7 @@ fn main() {
     let (mut seed, mut per_hour, mut old, mut future_min, mut extra, mut latency, mut workers) =
         (1u64, 2400i64, 1000i64, 720i64, 0usize, 0u64, 16usize);
     let (mut extra_servers, mut slp_images) = (0usize, 120usize);
+    let mut tape_sizes = tape::Sizes::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -131,6 +137,9 @@ fn main() {
             "--extra-storage-units" => extra = num(arg_value(&mut args, &a), &a),
             "--extra-servers" => extra_servers = num(arg_value(&mut args, &a), &a),
             "--slp-images" => slp_images = num(arg_value(&mut args, &a), &a),
+            "--tape-drives" => tape_sizes.drives = num(arg_value(&mut args, &a), &a),
+            "--tape-media" => tape_sizes.media = num(arg_value(&mut args, &a), &a),
+            "--tape-pools" => tape_sizes.pools = num(arg_value(&mut args, &a), &a),
             "--latency-ms" => latency = num(arg_value(&mut args, &a), &a),
             "--workers" => workers = num(arg_value(&mut args, &a), &a),
             "-h" | "--help" => {
@@ -167,6 +176,7 @@ fn main() {
         extra_storage: extra,
         extra_servers,
         slp_images,
+        tape: tape::generate(seed, origin, tape_sizes),
         control: Mutex::new(Control { latency_ms: latency, fail_paths: "all".into(), ..Default::default() }),
         stats: Mutex::new(BTreeMap::new()),
         cache: Mutex::new(Vec::new()),
@@ -301,6 +311,7 @@ impl Sim {
                 servers::override_states(&mut storage, &mut media, &c.server_states);
                 json_reply(200, &json!({"storageServers": storage, "mediaServers": media}), None)
             }
+            "truth/tape" => json_reply(200, &self.tape.truth(&self.control.lock().tape, self.release.api), None),
             "stats" => json_reply(200, &json!(*self.stats.lock()), None),
             "control" => self.control_hook(q),
             _ => error_reply(404, 227, "no such simulator hook"),
@@ -395,6 +406,10 @@ impl Sim {
             {
                 "services"
             }
+            "/netbackup/storage/drives" => "tape_drives",
+            "/netbackup/storage/tape-media" => "tape_media",
+            "/netbackup/storage/tape-volume-pools" => "tape_pools",
+            "/netbackup/storage/robots-device-hosts" => "tape_robots",
             _ => "other",
         };
         self.count(route);
@@ -402,7 +417,9 @@ impl Sim {
         if c.latency_ms > 0 {
             std::thread::sleep(Duration::from_millis(c.latency_ms));
         }
-        let targeted = c.fail_paths == "all" || c.fail_paths.split(',').any(|p| p == route);
+        // `tape` targets every tape route.
+        let targeted = c.fail_paths == "all"
+            || c.fail_paths.split(',').any(|p| p == route || (p == "tape" && route.starts_with("tape_")));
         if targeted && c.hang_ms > 0 {
             std::thread::sleep(Duration::from_millis(c.hang_ms));
         }
@@ -447,7 +464,7 @@ impl Sim {
                 None,
             ),
             "jobs" | "storage" | "disk_pools" | "storage_servers" | "media_servers" | "slp_images" | "slps"
-            | "hosts" | "services" => {
+            | "hosts" | "services" | "tape_drives" | "tape_media" | "tape_pools" | "tape_robots" => {
                 let version = match self.negotiate(rq) {
                     Ok(v) => v,
                     Err(r) => return r,
@@ -465,6 +482,7 @@ impl Sim {
                 }
                 match route {
                     "jobs" => self.jobs(version, q, &c),
+                    r if r.starts_with("tape_") => self.tape(r, version, q, &c.tape),
                     "storage" => {
                         let units = world::storage_units(self.origin, self.now(), self.extra_storage);
                         offset_list(version, q, units, ("storageUnit", "/storage/storage-units"), |u| {

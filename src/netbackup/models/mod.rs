@@ -9,6 +9,9 @@ mod slp;
 pub use slp::{SlpAttributes, SlpImageAttributes};
 mod services;
 pub use services::{HostAttributes, HostsAnswer, ServiceAttributes};
+pub mod tape;
+
+pub use tape::{DevicePath, DriveAttributes, Empty, MediaRobot, TapeMediaAttributes, VolumePoolAttributes};
 
 /// One page of a JSON:API list response.
 #[derive(Debug, Deserialize)]
