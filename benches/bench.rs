@@ -58,6 +58,11 @@ impl Drop for TempDir {
 
 /// Starts the exporter with `server` settings and one site on `port` (`site_extra` is added to the site entry).
 fn exporter(port: u16, server: &str, site_extra: &str) -> Exp {
+    exporter_with(port, server, site_extra, "")
+}
+
+/// [`exporter`] with `tail` (e.g. a `collectors:` block) appended to the config file.
+fn exporter_with(port: u16, server: &str, site_extra: &str, tail: &str) -> Exp {
     static N: AtomicU64 = AtomicU64::new(0);
     let dir =
         std::env::temp_dir().join(format!("nbu-bench-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
@@ -67,7 +72,7 @@ fn exporter(port: u16, server: &str, site_extra: &str) -> Exp {
         &cfg,
         format!(
             "server:\n{server}nbuservers:\n  - site: bench\n    scheme: http\n    host: 127.0.0.1\n    port: {port}\n    \
-             apiKey: bench-key\n{site_extra}"
+             apiKey: bench-key\n{site_extra}{tail}"
         ),
     )
     .expect("write config");
@@ -345,7 +350,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    // BENCH_ONLY=scrape (or idle, jobs, steady, size) runs one part, e.g. while tuning; BENCHMARKS.md is written
+    // BENCH_ONLY=scrape (or idle, jobs, steady, inventory, size) runs one part, e.g. while tuning; BENCHMARKS.md is written
     // only by a full run.
     let only = std::env::var("BENCH_ONLY").ok();
     let run = |part: &str| only.as_deref().is_none_or(|o| o == part);
@@ -491,7 +496,57 @@ fn main() {
         );
     }
 
-    // 5. The shipped binary.
+    // 5. NetBackup load with every collector on (tape too) against a big inventory, at the default TTLs. Measured
+    //    for 60 s at a 5 s TTL and interval (12 collections of each source, as in an hour at cacheTTL 5m) and
+    //    scaled: the cached sources' count is their hourly count at 5m; jobs poll every minute by default (x5).
+    if run("inventory") {
+        let (_sim, port) = sim(&[
+            "--extra-storage-units",
+            "100",
+            "--extra-servers",
+            "50",
+            "--tape-drives",
+            "250",
+            "--tape-media",
+            "1200",
+            "--tape-pools",
+            "30",
+            "--slp-images",
+            "600",
+            "--jobs-per-hour",
+            "417",
+        ]);
+        let exp = exporter_with(port, "  collectionInterval: 5s\n  cacheTTL: 5s\n", "", "collectors:\n  tape: true\n");
+        wait(Duration::from_secs(60), || ready(&exp.addr).then_some(())).expect("ready");
+        std::thread::sleep(Duration::from_secs(2));
+        sim_control(port, "reset_stats=1");
+        std::thread::sleep(Duration::from_secs(60));
+        let st = sim_stats(port);
+        let get = |k: &str| st.get(k).copied().unwrap_or(0);
+        let jobs = get("jobs") * 5;
+        let sources = [
+            ("storage units", get("storage")),
+            ("disk pools", get("disk_pools")),
+            ("storage servers", get("storage_servers")),
+            ("media servers", get("media_servers")),
+            ("SLP backlog", get("slp_images") + get("slps")),
+            ("services", get("hosts") + get("services")),
+            ("tape", get("tape_drives") + get("tape_media") + get("tape_pools") + get("tape_robots")),
+        ];
+        let total = jobs + sources.iter().map(|(_, n)| n).sum::<u64>();
+        let detail: Vec<String> = sources.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        row(
+            &mut rows,
+            &format!("NetBackup requests/h, every collector, default TTLs (jobs {jobs}, {})", detail.join(", ")),
+            format!("{total}"),
+            "",
+            None,
+        );
+        let bytes = (get("bytes_jobs") * 5 + get("bytes_other")) as f64 / 1e6;
+        row(&mut rows, "NetBackup MB/h, same", format!("{bytes:.1}"), "", None);
+    }
+
+    // 6. The shipped binary.
     let exe = bin("NBU_EXPORTER_BIN", env!("CARGO_BIN_EXE_nbu_exporter"));
     let size = std::fs::metadata(&exe).map_or(0, |m| m.len()) as f64;
     let static_build = exe.contains("dist/");

@@ -404,10 +404,11 @@ mod tests {
     #[test]
     fn tape_is_opt_in() {
         let l = parse("nbuservers:\n  - {host: h, apiKey: k}\n").unwrap();
-        assert_eq!(l.config.collectors, ["jobs", "storage", "disk_pools"]);
+        let on_by_default = ["jobs", "storage", "disk_pools", "storage_servers", "media_servers", "slps", "services"];
+        assert_eq!(l.config.collectors, on_by_default);
         for on in ["tape: true", "tape: {enabled: true}", "tape:"] {
             let l = parse(&format!("nbuservers:\n  - {{host: h, apiKey: k}}\ncollectors:\n  {on}\n")).unwrap();
-            assert_eq!(l.config.collectors, ["jobs", "storage", "disk_pools", "tape"], "{on}");
+            assert_eq!(l.config.collectors, [&on_by_default[..], &["tape"]].concat(), "{on}");
             assert!(l.warnings.is_empty(), "{on}: {:?}", l.warnings);
         }
     }
