@@ -79,7 +79,7 @@ impl Health {
                 results.push((s.site.clone(), Err(format!("no answer within {}s", CHECK_TIMEOUT.as_secs()))));
             }
         }
-        results.sort_by(|a, b| a.0.cmp(&b.0));
+        results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let healthy = results.iter().all(|(_, r)| r.is_ok());
         let text = results
             .iter()

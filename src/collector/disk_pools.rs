@@ -77,8 +77,7 @@ impl Collector for DiskPoolsCollector {
                 a.name.is_some().then_some(a)
             }))
         })?;
-        pools.sort_by(|a, b| a.name.cmp(&b.name));
-        pools.dedup_by(|a, b| a.name == b.name);
+        let pools = super::sorted_unique(pools, |p| p.name.clone().unwrap_or_default());
         if !ctx.commit() {
             return Err(ApiError::Timeout { path: PATH.into(), detail: "collection abandoned".into() });
         }

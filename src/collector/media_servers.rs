@@ -52,11 +52,10 @@ impl Collector for MediaServersCollector {
     }
 
     fn collect(&mut self, ctx: &Ctx) -> Result<(), ApiError> {
-        let mut servers =
+        let servers =
             offset_items(ctx, PATH, PAGE_LIMIT, |_, a: MediaServerAttributes| a.host_name.is_some().then_some(a))?;
         committed(ctx, PATH)?;
-        servers.sort_by(|a, b| a.host_name.cmp(&b.host_name));
-        servers.dedup_by(|a, b| a.host_name == b.host_name);
+        let servers = super::sorted_unique(servers, |s| s.host_name.clone().unwrap_or_default());
         self.servers = servers;
         Ok(())
     }

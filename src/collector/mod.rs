@@ -179,7 +179,7 @@ pub fn enabled(config: &Config, since: EpochMs) -> Vec<Box<dyn Collector>> {
 
 /// Every item of an offset-paged list at `path` (all pages, `limit` per page), each passed with its JSON:API `id`
 /// to `keep`, which returns what to store (or `None` to skip it). The caller then calls [`committed`].
-pub fn offset_items<A: DeserializeOwned + Send, T>(
+pub fn offset_items<A: DeserializeOwned + Send + 'static, T>(
     ctx: &Ctx,
     path: &'static str,
     limit: u32,
@@ -224,4 +224,14 @@ pub fn state_set(
         with[last].1 = other;
         out.sample(fam, &with, 1.0);
     }
+}
+
+/// `items` sorted by `key`, the first of each key kept: the collectors' inventories in a stable order without
+/// duplicates. One sort of `(key, index)` serves every item type (a sort per type costs binary size).
+pub fn sorted_unique<T>(items: Vec<T>, key: impl Fn(&T) -> String) -> Vec<T> {
+    let mut order: Vec<(String, usize)> = items.iter().enumerate().map(|(i, t)| (key(t), i)).collect();
+    order.sort_unstable();
+    order.dedup_by(|a, b| a.0 == b.0);
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|(_, i)| slots.get_mut(i).and_then(Option::take)).collect()
 }

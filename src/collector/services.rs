@@ -73,8 +73,7 @@ impl Collector for ServicesCollector {
             let (answer, _): (HostsAnswer, _) = ctx.client.get_json(HOSTS, &filter, ctx.version)?;
             servers.extend(answer.hosts.into_iter().flatten().filter(|h| h.uuid.is_some() && h.host_name.is_some()));
         }
-        servers.sort_by(|a, b| a.host_name.cmp(&b.host_name));
-        servers.dedup_by(|a, b| a.host_name == b.host_name);
+        let servers = super::sorted_unique(servers, |h| h.host_name.clone().unwrap_or_default());
         let mut hosts = Vec::with_capacity(servers.len());
         for h in servers {
             let (Some(name), Some(id)) = (h.host_name, h.uuid) else { continue };

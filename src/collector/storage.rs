@@ -65,8 +65,7 @@ impl Collector for StorageCollector {
                 a.name.is_some().then_some(a)
             }))
         })?;
-        units.sort_by(|a, b| a.name.cmp(&b.name));
-        units.dedup_by(|a, b| a.name == b.name);
+        let units = super::sorted_unique(units, |u| u.name.clone().unwrap_or_default());
         if !ctx.commit() {
             return Err(ApiError::Timeout { path: list.path.into(), detail: "collection abandoned".into() });
         }

@@ -51,13 +51,14 @@ impl Collector for StorageServersCollector {
 
     fn collect(&mut self, ctx: &Ctx) -> Result<(), ApiError> {
         // The item id is `<sType>:<name>`: the name when the attributes lack one.
-        let mut servers = offset_items(ctx, PATH, PAGE_LIMIT, |id, mut a: StorageServerAttributes| {
+        let servers = offset_items(ctx, PATH, PAGE_LIMIT, |id, mut a: StorageServerAttributes| {
             a.name = a.name.or_else(|| id.map(|i| i.split_once(':').map_or(i.clone(), |(_, n)| n.to_string())));
             a.name.is_some().then_some(a)
         })?;
         committed(ctx, PATH)?;
-        servers.sort_by(|a, b| (&a.name, &a.s_type).cmp(&(&b.name, &b.s_type)));
-        servers.dedup_by(|a, b| a.name == b.name && a.s_type == b.s_type);
+        let servers = super::sorted_unique(servers, |s| {
+            format!("{}\0{}", s.name.as_deref().unwrap_or_default(), s.s_type.as_deref().unwrap_or_default())
+        });
         self.servers = servers;
         Ok(())
     }

@@ -162,7 +162,7 @@ fn present<T>(
 }
 
 /// Every item of a list endpoint, all pages, in the endpoint's paging style.
-fn walk<A: DeserializeOwned + Send>(
+fn walk<A: DeserializeOwned + Send + 'static>(
     ctx: &Ctx,
     path: &'static str,
     paging: Paging,
@@ -190,11 +190,8 @@ impl TapeCollector {
                 drives.push(a);
             }
         });
-        let drives = present(got, DRIVES, &mut absent)?.map(|()| {
-            drives.sort_by(|a, b| a.name.cmp(&b.name));
-            drives.dedup_by(|a, b| a.name == b.name);
-            drives
-        });
+        let drives = present(got, DRIVES, &mut absent)?
+            .map(|()| super::sorted_unique(drives, |d| d.name.clone().unwrap_or_default()));
         let mut media = MediaSummary::default();
         let got = walk::<TapeMediaAttributes>(ctx, MEDIA, Paging::Cursor, |_, a| media.add(&a));
         let media = present(got, MEDIA, &mut absent)?.map(|()| media);
@@ -208,14 +205,10 @@ impl TapeCollector {
                 });
             }
         });
-        let pools = present(got, POOLS, &mut absent)?.map(|()| {
-            pools.sort_by(|a, b| a.name.cmp(&b.name));
-            pools.dedup_by(|a, b| a.name == b.name);
-            pools
-        });
+        let pools = present(got, POOLS, &mut absent)?.map(|()| super::sorted_unique(pools, |p| p.name.clone()));
         let got = ctx.client.get_json::<Page<Empty>>(ROBOT_HOSTS, &[], ctx.version).map(|(page, _)| {
             let mut hosts: Vec<String> = page.data.unwrap_or_default().into_iter().filter_map(|i| i.id).collect();
-            hosts.sort();
+            hosts.sort_unstable();
             hosts.dedup();
             hosts.len()
         });

@@ -2,6 +2,7 @@
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, Visitor};
 use std::fmt;
+use std::marker::PhantomData;
 
 /// null, unit, arrays and objects → `None` (consumed, never an error): shared by the visitors below.
 macro_rules! absent_and_compound_are_none {
@@ -18,6 +19,37 @@ macro_rules! absent_and_compound_are_none {
         }
         fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
             while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    };
+}
+
+/// null, unit, scalars and objects → `None` (consumed): the list visitor's non-list cases.
+macro_rules! absent_and_compound_are_none_but_lists {
+    () => {
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+            while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
             Ok(None)
         }
     };
@@ -106,45 +138,86 @@ pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
     })
 }
 
-/// A list of objects as NetBackup sends it: `null`, a non-list or a missing key → `None`; list elements that are
-/// not objects of the expected shape are skipped instead of failing the page.
-pub fn opt_list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Vec<T>>, D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Element<T> {
-        Valid(T),
-        Other(IgnoredAny),
+/// An object → `Some(T)`, deserialized straight from the map (nothing buffered); anything else (null, a scalar, a
+/// list) → `None`, consumed. `T`'s fields are lenient themselves, so an object of the wrong shape still parses.
+struct ObjVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjVisitor<T> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
     }
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Shape<T> {
-        List(Vec<Element<T>>),
-        Other(IgnoredAny),
+    fn visit_map<A: de::MapAccess<'de>>(self, a: A) -> Result<Self::Value, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(a)).map(Some)
     }
-    Ok(match Option::<Shape<T>>::deserialize(d)? {
-        Some(Shape::List(v)) => Some(
-            v.into_iter()
-                .filter_map(|e| match e {
-                    Element::Valid(t) => Some(t),
-                    Element::Other(_) => None,
-                })
-                .collect(),
-        ),
-        _ => None,
-    })
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        while a.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
 }
 
-/// A nested object as NetBackup sends it: `null`, a non-object or a missing key → `None`; an object whose fields
-/// do not fit is `None` too, instead of failing the page.
+/// A nested object as NetBackup sends it: `null`, a non-object or a missing key → `None` instead of failing the
+/// page.
 pub fn opt_obj<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Shape<T> {
-        Valid(T),
-        Other(IgnoredAny),
+    d.deserialize_any(ObjVisitor(PhantomData))
+}
+
+/// One element of a lenient list: an object → `Some`, anything else → `None` (skipped by the list).
+struct Element<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Element<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ObjVisitor(PhantomData)).map(Element)
     }
-    Ok(match Option::<Shape<T>>::deserialize(d)? {
-        Some(Shape::Valid(t)) => Some(t),
-        _ => None,
-    })
+}
+
+/// A list, or anything else (`None`).
+struct ListVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
+    type Value = Option<Vec<T>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list")
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Element(e)) = a.next_element::<Element<T>>()? {
+            out.extend(e);
+        }
+        Ok(Some(out))
+    }
+    absent_and_compound_are_none_but_lists!();
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// A list of objects as NetBackup sends it: `null`, a non-list or a missing key → `None`; list elements that are
+/// not objects are skipped instead of failing the page.
+pub fn opt_list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Vec<T>>, D::Error> {
+    d.deserialize_any(ListVisitor(PhantomData))
 }

@@ -400,7 +400,7 @@ impl Collector for JobsCollector {
 /// Map entries in a fixed order, so the exposition is stable from scrape to scrape.
 fn sorted<K: Ord, V>(m: &HashMap<K, V>) -> Vec<(&K, &V)> {
     let mut v: Vec<_> = m.iter().collect();
-    v.sort_by(|a, b| a.0.cmp(b.0));
+    v.sort_unstable_by(|a, b| a.0.cmp(b.0));
     v
 }
 

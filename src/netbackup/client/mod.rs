@@ -198,16 +198,33 @@ impl Client {
     }
 
     /// Authenticated GET of a JSON document at the given API version, retried with backoff on transient failures.
-    pub fn get_json<'p, T: DeserializeOwned>(
+    pub fn get_json<'p, T: DeserializeOwned + Send + 'static>(
         &self,
         at: impl Into<At<'p>>,
         query: &[(&str, String)],
         version: ApiVersion,
     ) -> Result<(T, Option<EpochMs>), ApiError> {
         let at = at.into();
+        let parse: &Parse = &|r| serde_json::from_reader::<_, T>(r).map(|t| Box::new(t) as Erased);
+        let (value, date) = self.get_erased(at, query, version, parse)?;
+        match value.downcast::<T>() {
+            Ok(t) => Ok((*t, date)),
+            Err(_) => Err(ApiError::Decode { path: at.path.into(), detail: "internal: answer of another type".into() }),
+        }
+    }
+
+    /// [`get_json`](Self::get_json) with the decoding passed in: the request, retry and error code exists once,
+    /// not once per answer type (every model would otherwise carry its own copy of it in the binary).
+    pub(crate) fn get_erased(
+        &self,
+        at: At<'_>,
+        query: &[(&str, String)],
+        version: ApiVersion,
+        parse: &Parse,
+    ) -> Result<(Erased, Option<EpochMs>), ApiError> {
         let mut attempt = 0;
         loop {
-            match self.get_json_once(at, query, version) {
+            match self.get_once(at, query, version, parse) {
                 Err(e) if attempt < RETRIES && retryable(&e) => {
                     let wait = backoff(attempt, &e);
                     log::debug!("{e}; retrying in {:.1}s", wait.as_secs_f64());
@@ -221,20 +238,21 @@ impl Client {
 
     /// One GET whose 2xx body is parsed as it arrives: the page's text is never held whole, so the memory a page
     /// costs is what its decoded items keep (fields the models ignore are skipped unread into memory).
-    fn get_json_once<T: DeserializeOwned>(
+    fn get_once(
         &self,
         at: At<'_>,
         query: &[(&str, String)],
         version: ApiVersion,
-    ) -> Result<(T, Option<EpochMs>), ApiError> {
+        parse: &Parse,
+    ) -> Result<(Erased, Option<EpochMs>), ApiError> {
         let path = at.path;
         let accept = format!("application/vnd.netbackup+json;version={version}");
         let limit = self.body_limit;
-        let parse = |body: &mut ureq::Body| -> Result<T, ApiError> {
-            let reader = std::io::BufReader::with_capacity(64 << 10, body.with_config().limit(limit).reader());
-            serde_json::from_reader(reader).map_err(|e| body_error(path, e))
+        let read = |body: &mut ureq::Body| -> Result<Erased, ApiError> {
+            let mut reader = std::io::BufReader::with_capacity(64 << 10, body.with_config().limit(limit).reader());
+            parse(&mut reader).map_err(|e| body_error(path, e))
         };
-        match self.send(at, query, &accept, true, &parse)? {
+        match self.send(at, query, &accept, true, &read)? {
             (parts, Answer::Ok(_, value)) => Ok((value, parts.date)),
             (parts, Answer::Failed(status, body)) => {
                 Err(Self::failure(path, status, &body, version, parts.retry_after))
@@ -277,6 +295,13 @@ impl Client {
         Err(ApiError::NoVersion { newest, oldest })
     }
 }
+
+/// A decoded answer of any type (downcast by the typed caller).
+pub(crate) type Erased = Box<dyn std::any::Any + Send>;
+/// The body of a 2xx answer, as it streams in.
+pub(crate) type BodyReader<'a> = std::io::BufReader<ureq::BodyReader<'a>>;
+/// Decodes an answer's body: the only part of a GET that depends on the answer's type.
+pub(crate) type Parse = dyn for<'a, 'b> Fn(&'a mut BodyReader<'b>) -> Result<Erased, serde_json::Error> + Sync;
 
 /// Where a request goes: the endpoint it is counted under (a fixed path or template such as
 /// `/admin/hosts/{hostId}/services`, so request metrics stay bounded) and the path actually requested.

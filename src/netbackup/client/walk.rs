@@ -1,8 +1,8 @@
 //! Walking list endpoints: offset or cursor paging, several slices or pages in flight at once, one deadline.
 
-use super::Client;
+use super::{Client, Erased, Parse};
 use crate::config::ApiVersion;
-use crate::netbackup::models::{Item, Page};
+use crate::netbackup::models::{Item, Page, Pagination};
 use crate::netbackup::time::EpochMs;
 use crate::netbackup::ApiError;
 use parking_lot::Mutex;
@@ -63,6 +63,13 @@ impl Walk<'_> {
     }
 }
 
+/// One decoded page: its items (a `Vec<Item<A>>`, erased), how many, and its pagination.
+struct Decoded {
+    items: Erased,
+    n: usize,
+    pagination: Pagination,
+}
+
 /// What a completed list walk saw.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WalkStats {
@@ -81,12 +88,36 @@ impl Client {
     ///
     /// Pages reach `on_page` on the calling thread, one at a time, in no particular order. The first error stops
     /// the other workers at their next page and is returned.
-    pub fn walk_parallel<A: DeserializeOwned + Send>(
+    pub fn walk_parallel<A: DeserializeOwned + Send + 'static>(
         &self,
         list: List,
         queries: &[Vec<(&'static str, String)>],
         walk: Walk<'_>,
         on_page: &mut dyn FnMut(Vec<Item<A>>),
+    ) -> Result<WalkStats, ApiError> {
+        let decode: &Parse = &|r| {
+            let page: Page<A> = serde_json::from_reader(r)?;
+            let data = page.data.unwrap_or_default();
+            let pagination = page.meta.and_then(|m| m.pagination).unwrap_or_default();
+            Ok(Box::new(Decoded { n: data.len(), pagination, items: Box::new(data) }) as Erased)
+        };
+        let mut typed = |items: Erased| {
+            if let Ok(items) = items.downcast::<Vec<Item<A>>>() {
+                on_page(*items);
+            }
+        };
+        self.walk_erased(list, queries, walk, decode, &mut typed)
+    }
+
+    /// The walk itself, the same code for every item type: `decode` turns a page's body into a [`Decoded`]
+    /// whose items go to `on_page` still erased.
+    fn walk_erased(
+        &self,
+        list: List,
+        queries: &[Vec<(&'static str, String)>],
+        walk: Walk<'_>,
+        decode: &Parse,
+        on_page: &mut dyn FnMut(Erased),
     ) -> Result<WalkStats, ApiError> {
         let List { path, version, paging, limit } = list;
         let concurrency = walk.concurrency;
@@ -98,22 +129,20 @@ impl Client {
             Paging::Cursor => {
                 // The first slice alone: a bad key or version fails after one request, not one per slice.
                 let Some((first, rest)) = queries.split_first() else { return Ok(total) };
-                total = self.walk_from(list, first, 0, true, &walk, &cancel, on_page)?;
+                total = self.walk_from(list, first, 0, true, &walk, &cancel, decode, on_page)?;
                 tasks.extend(rest.iter().map(|q| Task { query: q, offset: 0, single: false }));
             }
             Paging::Offset => {
                 for q in queries {
                     walk.check(path, total.pages, total.pages > 0)?;
                     // The first page, alone: its pagination says how many pages follow.
-                    let (page, date): (Page<A>, _) =
-                        self.get_json(path, &with_page(q, limit, None, Some(0)), version)?;
+                    let (page, date) = self.page(path, &with_page(q, limit, None, Some(0)), version, decode)?;
                     total.pages += 1;
                     total.server_time = earliest(total.server_time, date);
-                    let data = page.data.unwrap_or_default();
-                    let n = data.len() as i64;
-                    total.items += data.len();
-                    let count = page.meta.and_then(|m| m.pagination).and_then(|p| p.count);
-                    on_page(data);
+                    let n = page.n as i64;
+                    total.items += page.n;
+                    let count = page.pagination.count;
+                    on_page(page.items);
                     match count {
                         Some(count) if n > 0 => {
                             let pages = ((count - n).max(0) + i64::from(limit) - 1) / i64::from(limit);
@@ -137,7 +166,7 @@ impl Client {
         }
         let workers = concurrency.clamp(1, tasks.len());
         let queue = Mutex::new(tasks.into_iter());
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Item<A>>, ApiError>>(workers * 2);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Erased, ApiError>>(workers * 2);
         let results: Mutex<Vec<Result<WalkStats, ApiError>>> = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
             for _ in 0..workers {
@@ -149,12 +178,12 @@ impl Client {
                         break;
                     }
                     let r = if single {
-                        self.page_at(list, query, offset, walk).map(|(stats, items)| {
+                        self.page_at(list, query, offset, walk, decode).map(|(stats, items)| {
                             let _ = tx.send(Ok(items));
                             stats
                         })
                     } else {
-                        self.walk_from(list, query, offset, false, walk, cancel, &mut |items| {
+                        self.walk_from(list, query, offset, false, walk, cancel, decode, &mut |items| {
                             let _ = tx.send(Ok(items));
                         })
                     };
@@ -182,25 +211,40 @@ impl Client {
         Ok(total)
     }
 
-    /// One offset page, as a task of [`walk_parallel`].
-    fn page_at<A: DeserializeOwned>(
+    /// One page at `path`, decoded by `decode`.
+    fn page(
+        &self,
+        path: &'static str,
+        query: &[(&str, String)],
+        version: ApiVersion,
+        decode: &Parse,
+    ) -> Result<(Decoded, Option<EpochMs>), ApiError> {
+        let (value, date) = self.get_erased(path.into(), query, version, decode)?;
+        match value.downcast::<Decoded>() {
+            Ok(page) => Ok((*page, date)),
+            Err(_) => Err(ApiError::Decode { path: path.into(), detail: "internal: not a page".into() }),
+        }
+    }
+
+    /// One offset page, as a task of [`walk_parallel`](Self::walk_parallel).
+    fn page_at(
         &self,
         List { path, version, limit, .. }: List,
         query: &[(&str, String)],
         offset: i64,
         walk: &Walk<'_>,
-    ) -> Result<(WalkStats, Vec<Item<A>>), ApiError> {
+        decode: &Parse,
+    ) -> Result<(WalkStats, Erased), ApiError> {
         walk.check(path, 0, true)?;
-        let (page, date): (Page<A>, _) = self.get_json(path, &with_page(query, limit, None, Some(offset)), version)?;
-        let data = page.data.unwrap_or_default();
-        Ok((WalkStats { pages: 1, items: data.len(), server_time: date }, data))
+        let (page, date) = self.page(path, &with_page(query, limit, None, Some(offset)), version, decode)?;
+        Ok((WalkStats { pages: 1, items: page.n, server_time: date }, page.items))
     }
 
     /// The sequential walk, from `offset` (offset paging) or the first page (cursor paging), until the last page,
     /// the deadline, or `cancel` (another worker of the same walk failed). The deadline applies from the second
     /// page when `first` (this is the walk's first request), else from the first.
     #[allow(clippy::too_many_arguments)]
-    fn walk_from<A: DeserializeOwned>(
+    fn walk_from(
         &self,
         List { path, version, paging, limit }: List,
         query: &[(&str, String)],
@@ -208,7 +252,8 @@ impl Client {
         first: bool,
         walk: &Walk<'_>,
         cancel: &AtomicBool,
-        on_page: &mut dyn FnMut(Vec<Item<A>>),
+        decode: &Parse,
+        on_page: &mut dyn FnMut(Erased),
     ) -> Result<WalkStats, ApiError> {
         let mut stats = WalkStats::default();
         let mut cursor: Option<String> = None;
@@ -221,16 +266,15 @@ impl Client {
                 Paging::Cursor => with_page(query, limit, cursor.as_deref(), None),
                 Paging::Offset => with_page(query, limit, None, Some(offset)),
             };
-            let (page, date): (Page<A>, _) = self.get_json(path, &q, version)?;
+            let (page, date) = self.page(path, &q, version, decode)?;
             if stats.pages == 0 {
                 stats.server_time = date;
             }
             stats.pages += 1;
-            let data = page.data.unwrap_or_default();
-            let n = data.len();
+            let n = page.n;
             stats.items += n;
-            let pagination = page.meta.and_then(|m| m.pagination).unwrap_or_default();
-            on_page(data);
+            let pagination = page.pagination;
+            on_page(page.items);
             if n == 0 || stats.pages >= MAX_PAGES {
                 break;
             }

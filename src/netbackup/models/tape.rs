@@ -6,23 +6,7 @@
 //! [`Page`]: super::Page
 
 use super::super::lenient;
-use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer};
-
-/// A nested object as NetBackup sends it: anything that is not an object of the expected shape (null, a string,
-/// a list) → `None` instead of failing the page.
-fn opt_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Shape<T> {
-        Valid(T),
-        Other(IgnoredAny),
-    }
-    Ok(match Option::<Shape<T>>::deserialize(d)? {
-        Some(Shape::Valid(t)) => Some(t),
-        _ => None,
-    })
-}
+use serde::Deserialize;
 
 /// The drive attributes the exporter uses (`/storage/drives`, item `type: drive`, `id` = drive name).
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -87,7 +71,7 @@ pub struct TapeMediaAttributes {
     /// 0 = unlimited.
     #[serde(deserialize_with = "lenient::opt_i64")]
     pub max_mounts: Option<i64>,
-    #[serde(deserialize_with = "opt_object")]
+    #[serde(deserialize_with = "lenient::opt_obj")]
     pub robot: Option<MediaRobot>,
 }
 
