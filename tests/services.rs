@@ -105,3 +105,26 @@ fn refusals_are_confined_to_the_source() {
     let err = [("site", "dc1"), ("source", "services"), ("kind", "unsupported")];
     assert_eq!(exp.scrape().get("nbu_exporter_collection_errors_total", &err), Some(1.0));
 }
+
+#[test]
+fn a_primary_that_stops_mid_collection_is_down_not_a_host_failure() {
+    // The services of one host are being read (held) when NetBackup's web service stops: that is the site going
+    // down (nbu_up 0, the source failed), not one unreachable host while the rest of the site looks fine.
+    let sim = Sim::start("10.4", &[]);
+    let exp =
+        Exporter::start(&config("  collectionInterval: 1s\n  cacheTTL: 1s\n", &[sim.site("dc1", "test-key", "")]));
+    exp.wait_ready();
+    sim.control("hold=1&fail_paths=services");
+    wait_for(Duration::from_secs(10), "a held services request", || {
+        (sim.stats().get("held") >= Some(&1)).then_some(())
+    });
+    drop(sim);
+    let up = |exp: &Exporter| exp.scrape().get("nbu_up", &[("site", "dc1")]);
+    wait_for(Duration::from_secs(30), "nbu_up 0", || (up(&exp) == Some(0.0)).then_some(()));
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(up(&exp), Some(0.0), "stays 0 while NetBackup is gone");
+    }
+    let ok = exp.scrape().get("nbu_scrape_collector_success", &[("site", "dc1"), ("source", "services")]);
+    assert_eq!(ok, Some(0.0), "the services collection failed with the site");
+}

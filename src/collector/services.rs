@@ -3,8 +3,8 @@
 //!
 //! Series carry `{site, host}` and `{site, host, service}`: a few dozen services on each of the servers (tens), so
 //! hundreds of series. A host whose services cannot be read (it is down, or NetBackup cannot reach it) reads
-//! `nbu_service_host_success 0` and has no service series, rather than stale ones; it does not fail the source. An
-//! answer refusing the API key (401, 403) does.
+//! `nbu_service_host_success 0` and has no service series, rather than stale ones; it does not fail the source. A
+//! primary that cannot be reached, or that refuses the API key (401, 403), does.
 
 use super::{committed, Collector, Ctx};
 use crate::exposition::{Fam, Samples};
@@ -39,10 +39,11 @@ impl ServicesCollector {
     }
 }
 
-/// Errors of one host's services that fail the whole source: the key, its role or the API version is refused.
-/// Anything else (the host is down, NetBackup cannot reach it, a timeout) concerns that host only.
+/// Errors of one host's services that fail the whole source: the primary itself cannot be reached (a transport
+/// error: the site is down, which `nbu_up` must show, not one host), or the key, its role or the API version is
+/// refused. An error answer or a timeout (NetBackup cannot reach that host) concerns that host only.
 fn fatal(e: &ApiError) -> bool {
-    matches!(e.kind(), "unauthorized" | "forbidden" | "version")
+    matches!(e.kind(), "transport" | "unauthorized" | "forbidden" | "version")
 }
 
 impl Collector for ServicesCollector {
