@@ -24,17 +24,13 @@ macro_rules! absent_and_compound_are_none {
     };
 }
 
-/// null, unit, scalars and objects → `None` (consumed): the list visitor's non-list cases.
-macro_rules! absent_and_compound_are_none_but_lists {
+/// null, unit and scalars → `None`: the cases the object and list visitors share.
+macro_rules! absent_and_scalars_are_none {
     () => {
         fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(None)
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-            while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
             Ok(None)
         }
         fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
@@ -154,29 +150,9 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjVisitor<T> {
         while a.next_element::<IgnoredAny>()?.is_some() {}
         Ok(None)
     }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
+    absent_and_scalars_are_none!();
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
     }
 }
 
@@ -210,7 +186,11 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
         }
         Ok(Some(out))
     }
-    absent_and_compound_are_none_but_lists!();
+    fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    absent_and_scalars_are_none!();
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }

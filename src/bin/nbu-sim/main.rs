@@ -252,6 +252,14 @@ impl Sim {
         self.control.lock().frozen_at.unwrap_or_else(now_ms)
     }
 
+    /// The storage and media servers now, with the `server_state` overrides of `c` applied.
+    fn servers(&self, c: &Control) -> (Vec<Value>, Vec<Value>) {
+        let mut storage = servers::storage_servers(self.origin, self.now(), self.extra_servers);
+        let mut media = servers::media_servers(self.extra_servers);
+        servers::override_states(&mut storage, &mut media, &c.server_states);
+        (storage, media)
+    }
+
     fn count(&self, key: &str) {
         *self.stats.lock().entry(key.to_string()).or_default() += 1;
     }
@@ -291,9 +299,7 @@ impl Sim {
             ),
             "services" => {
                 let c = self.control.lock().clone();
-                let mut storage = servers::storage_servers(self.origin, self.now(), self.extra_servers);
-                let mut media = servers::media_servers(self.extra_servers);
-                servers::override_states(&mut storage, &mut media, &c.server_states);
+                let (_, media) = self.servers(&c);
                 let hosts: Vec<Value> = services::hosts(&media)
                     .into_iter()
                     .map(|(id, name, _)| {
@@ -306,9 +312,7 @@ impl Sim {
             }
             "servers" => {
                 let c = self.control.lock().clone();
-                let mut storage = servers::storage_servers(self.origin, self.now(), self.extra_servers);
-                let mut media = servers::media_servers(self.extra_servers);
-                servers::override_states(&mut storage, &mut media, &c.server_states);
+                let (storage, media) = self.servers(&c);
                 json_reply(200, &json!({"storageServers": storage, "mediaServers": media}), None)
             }
             "truth/tape" => json_reply(200, &self.tape.truth(&self.control.lock().tape, self.release.api), None),
@@ -490,9 +494,7 @@ impl Sim {
                         })
                     }
                     "hosts" | "services" => {
-                        let mut storage = servers::storage_servers(self.origin, self.now(), self.extra_servers);
-                        let mut media = servers::media_servers(self.extra_servers);
-                        servers::override_states(&mut storage, &mut media, &c.server_states);
+                        let (_, media) = self.servers(&c);
                         let id = path.trim_start_matches("/netbackup/admin/hosts/").trim_end_matches("/services");
                         match route {
                             "hosts" => services::hosts_answer(version, q, &media),
@@ -504,9 +506,7 @@ impl Sim {
                         s["slpName"].as_str().map(str::to_string)
                     }),
                     "storage_servers" | "media_servers" => {
-                        let mut storage = servers::storage_servers(self.origin, self.now(), self.extra_servers);
-                        let mut media = servers::media_servers(self.extra_servers);
-                        servers::override_states(&mut storage, &mut media, &c.server_states);
+                        let (storage, media) = self.servers(&c);
                         if route == "media_servers" {
                             offset_list(version, q, media, ("mediaServer", "/config/media-servers"), |m| {
                                 m["hostName"].as_str().map(str::to_string)
